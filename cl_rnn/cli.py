@@ -1,0 +1,43 @@
+"""``cl-rnn`` console script and the ``train_split_audioset.py`` entry point."""
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+USAGE = """usage: cl-rnn <command> [options]
+
+commands:
+  train [FLAGS]   run one continual-learning experiment (the study's flags; see `cl-rnn train --help`)
+  data ...        build or import datasets (see `cl-rnn data --help`)
+"""
+
+
+def train_main(argv: Sequence[str]) -> int:
+    """Run one experiment from the study's flags; exit status 0 also for a criterion stop."""
+    from cl_rnn.config import from_argv
+    from cl_rnn.train import train
+
+    config = from_argv(argv)
+    result = train(config)
+    print(result.summary_line())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE, end="")
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command == "train":
+        return train_main(rest)
+    if command == "data":
+        from cl_rnn.data.cli import main as data_main
+
+        return data_main(rest)
+    print(f"cl-rnn: unknown command {command!r}\n{USAGE}", end="", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
