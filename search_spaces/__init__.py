@@ -28,7 +28,7 @@ from cl_rnn.config import FIELDS, Config
 from search_spaces._common import GATES
 
 __all__ = ["SearchSpace", "SpaceError", "names", "load", "all_spaces", "suggest_flags",
-           "trial_params", "replay", "match"]
+           "parameters", "trial_params", "replay", "match"]
 
 
 class SpaceError(Exception):
@@ -76,6 +76,18 @@ def all_spaces() -> dict[str, SearchSpace]:
 def suggest_flags(trial: optuna.trial.BaseTrial, method: str) -> dict[str, Any]:
     """The define-by-run function a sweep hands to Optuna (module level, so it pickles)."""
     return load(method).suggest(trial)
+
+
+def parameters(space: SearchSpace, draws: int = 64) -> dict[str, optuna.distributions.BaseDistribution]:
+    """The space's parameters and distributions, conditional ones included (seen over random draws)."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    found: dict[str, optuna.distributions.BaseDistribution] = {}
+    for _ in range(draws):
+        trial = study.ask()
+        space.suggest(trial)
+        found.update(trial.distributions)
+        study.tell(trial, 0.0)
+    return found
 
 
 def trial_params(flags: Mapping[str, Any]) -> dict[str, Any]:

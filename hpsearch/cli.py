@@ -1,0 +1,154 @@
+"""``hpsearch``: sweeps of the study's methods, and what to do with their results.
+
+Adding a subcommand is one decorated function: ``@subcommand(name, help, *arguments)``, where
+each argument is ``arg("--flag", ...)`` (argparse's own keywords), and the function takes the
+parsed ``argparse.Namespace`` and returns an exit status.  Its docstring becomes the
+subcommand's description.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+@dataclass(frozen=True)
+class Argument:
+    names: tuple[str, ...]
+    options: dict[str, Any]
+
+
+def arg(*names: str, **options: Any) -> Argument:
+    """One argparse argument, declared next to the subcommand that uses it."""
+    return Argument(names, options)
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    help: str
+    arguments: tuple[Argument, ...]
+    handler: Handler
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {}
+
+
+def subcommand(name: str, help: str, *arguments: Argument) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        SUBCOMMANDS[name] = Subcommand(name, help, arguments, handler)
+        return handler
+    return register
+
+
+class UsageError(Exception):
+    """Bad input found after parsing; printed as one line, exit status 2."""
+
+
+# --- hpsearch spaces ---------------------------------------------------------------------------
+
+@subcommand("spaces", "List the methods' search spaces and their fixed flags.",
+            arg("--method", help="Show only this method."))
+def spaces(args: argparse.Namespace) -> int:
+    """Each method (one file in search_spaces/), its fixed flags and the parameters it samples."""
+    import search_spaces
+    from cl_rnn.config import Config, to_argv
+
+    names = [args.method] if args.method else search_spaces.names()
+    for name in names:
+        space = search_spaces.load(name)
+        print(f"{name}: {space.summary}")
+        print(f"  fixed:   {' '.join(to_argv(Config().replace(**space.fixed)))}")
+        for param, distribution in search_spaces.parameters(space).items():
+            print(f"  {param:<22} {_distribution_text(distribution)}")
+    return 0
+
+
+def _distribution_text(distribution: Any) -> str:
+    if hasattr(distribution, "choices"):
+        return "one of " + ", ".join(map(str, distribution.choices))
+    scale = " (log)" if getattr(distribution, "log", False) else ""
+    step = f" step {distribution.step}" if getattr(distribution, "step", None) else ""
+    return f"{distribution.low} .. {distribution.high}{scale}{step}"
+
+
+# --- hpsearch run ----------------------------------------------------------------------------------
+
+@subcommand(
+    "run", "Run (or --resume) a sweep of one method: Optuna samples, Ray Tune runs the trials.",
+    arg("--method", help="Search space to sample (see `hpsearch spaces`)."),
+    arg("--num-samples", type=int, default=8, help="Trials in the sweep (default 8)."),
+    arg("--max-concurrent", type=int, help="At most this many trials at once (default: one per CPU)."),
+    arg("--n-iter", type=int, help="Training iterations per task (default: the study's 5000)."),
+    arg("--data", default="", help="HDF5 dataset (default: the embedded surrogate)."),
+    arg("--name", default="", help="Sweep folder name under --results (default: <method>-<time>)."),
+    arg("--results", default="results", help="Folder holding sweep folders (default results)."),
+    arg("--address", help="Join this Ray cluster (HOST:PORT) instead of starting one on this machine."),
+    arg("--scheduler", choices=("none", "asha"), default="none",
+        help="asha: stop weak trials early, compared after each task (default none)."),
+    arg("--metric", choices=("final", "during"), default="final",
+        help="Optimise mean final (default) or mean during accuracy."),
+    arg("--seed", type=int, default=42, help="Seed of the sampler and every trial's --random_seed."),
+    arg("--flag", action="append", default=[], metavar="NAME=VALUE",
+        help="Any study flag for every trial, e.g. --flag num_tasks=2 --flag during_acc_criterion=60."),
+    arg("--train", default="", metavar="MODULE:FUNCTION",
+        help="Training function to call instead of cl_rnn.train:train (tests, custom trainers)."),
+    arg("--resume", metavar="NAME", help="Continue the sweep results/NAME after its driver died."),
+    arg("--verbose", action="store_true", help="Ray's own progress and logs."))
+def run(args: argparse.Namespace) -> int:
+    """Each trial writes a run folder like a single run; the sweep folder gets trials.csv and an
+    Optuna journal (optuna-dashboard results/NAME/optuna.journal)."""
+    from hpsearch import sweep
+
+    if args.resume:
+        sweep.resume(args.results, args.resume, args.address, args.verbose)
+        return 0
+    if not args.method:
+        raise UsageError("--method is required (or --resume NAME); see `hpsearch spaces`")
+    settings = sweep.SweepSettings(
+        method=args.method, num_samples=args.num_samples, max_concurrent=args.max_concurrent,
+        n_iter=args.n_iter, data=args.data, name=args.name, results=args.results, scheduler=args.scheduler,
+        seed=args.seed, metric=args.metric, flags=sweep.parse_flags(args.flag), train=args.train,
+        address=args.address, verbose=args.verbose)
+    sweep.run(settings)
+    return 0
+
+
+# --- entry point -----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hpsearch", description=__doc__.splitlines()[0], allow_abbrev=False)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in SUBCOMMANDS.values():
+        sub = commands.add_parser(command.name, help=command.help, description=command.handler.__doc__,
+                                  allow_abbrev=False)
+        for argument in command.arguments:
+            sub.add_argument(*argument.names, **argument.options)
+    return parser
+
+
+def _known_errors() -> tuple[type[Exception], ...]:
+    """Errors that are the user's input, printed as one line (imported late: they pull in optuna)."""
+    import search_spaces
+    from hpsearch.sweep import SweepError
+
+    return UsageError, SweepError, search_spaces.SpaceError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return SUBCOMMANDS[args.command].handler(args)
+    except _known_errors() as err:
+        print(f"hpsearch {args.command}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""What a sweep prints: a live count, one line per ended trial, and the best trial at the end."""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable
+
+from hpsearch.records import INFO
+from hpsearch.trial import FAILED, FINISHED, PRUNED
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _accuracy(value: Any) -> str:
+    return f"{value:5.1f}" if isinstance(value, (int, float)) and math.isfinite(value) else "    -"
+
+
+def params_text(row: dict[str, Any]) -> str:
+    return " ".join(f"{name}={_value(value)}" for name, value in row.items() if name not in INFO)
+
+
+def counts_text(rows: Iterable[dict[str, Any]], total: int, running: int) -> str:
+    counts = Counter(row["state"] for row in rows)
+    ended = sum(counts[s] for s in (FINISHED, PRUNED, FAILED))
+    return (f"{ended}/{total} ended ({counts[FINISHED]} finished, {counts[PRUNED]} pruned, "
+            f"{counts[FAILED]} failed), {running} running")
+
+
+def trial_line(row: dict[str, Any], ended: int, total: int) -> str:
+    why = f"  [{row['error'] or row['stop_reason']}]" if row["state"] != FINISHED else ""
+    return (f"[{ended:>{len(str(total))}}/{total}] {row['state']:<8} {row['trial_id']}  "
+            f"during {_accuracy(row['during_mean'])}  final {_accuracy(row['final_mean'])}  "
+            f"{_value(float(row['duration'] or 0.0))}s  {params_text(row)}{why}")
+
+
+def best_row(rows: Iterable[dict[str, Any]], metric: str) -> dict[str, Any] | None:
+    """The best finished trial by mean final (or during) accuracy."""
+    finished = [r for r in rows if r["state"] == FINISHED and math.isfinite(float(r[f"{metric}_mean"]))]
+    return max(finished, key=lambda r: float(r[f"{metric}_mean"]), default=None)
+
+
+def best_text(rows: list[dict[str, Any]], metric: str, sweep_dir: Path) -> str:
+    best = best_row(rows, metric)
+    if best is None:
+        return f"no trial finished; see {sweep_dir / 'trials.csv'}"
+    run_dir = sweep_dir / str(best["run_folder"])
+    command = run_dir / "command.txt"
+    lines = [f"best trial by {metric} accuracy: {best['trial_id']}  during {_accuracy(best['during_mean'])}"
+             f"  final {_accuracy(best['final_mean'])}",
+             f"  hyperparameters: {params_text(best)}",
+             f"  run folder: {run_dir}"]
+    if command.is_file():
+        lines.append(f"  command: {command.read_text().strip()}")
+    lines.append(f"  all trials: {sweep_dir / 'trials.csv'}   "
+                 f"dashboard: optuna-dashboard {sweep_dir / 'optuna.journal'}")
+    return "\n".join(lines)

@@ -1,0 +1,197 @@
+"""Everything that touches Ray: start or join a cluster, the trainable, the Tuner, the callback.
+
+Ray's Tune API changes often; keeping it in this one module keeps that churn in one place.
+The environment defaults below are set before Ray is imported: quiet output, no usage stats,
+results without the objective allowed (a pruned trial's last report has none), an
+experiment snapshot every 2 s so a killed driver loses little, and Ray's JSON and CSV result
+logs without its TensorBoard one (which complains about the -inf of failed trials).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+for _name, _value in {"RAY_AIR_NEW_OUTPUT": "0", "RAY_USAGE_STATS_ENABLED": "0",
+                      "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1", "TUNE_GLOBAL_CHECKPOINT_S": "2",
+                      "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}.items():
+    os.environ.setdefault(_name, _value)
+
+import ray  # noqa: E402
+from ray import tune  # noqa: E402
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback  # noqa: E402
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler  # noqa: E402
+from ray.tune.search import ConcurrencyLimiter, Searcher  # noqa: E402
+from ray.tune.search.optuna import OptunaSearch  # noqa: E402
+
+import search_spaces  # noqa: E402
+from hpsearch import journal, progress, records  # noqa: E402
+from hpsearch.sweep import SweepSettings  # noqa: E402
+from hpsearch.trial import FAILED, OBJECTIVE, TrainFunction, TrialPlan, run_trial  # noqa: E402
+
+RUN_FOLDER = "run"  # inside each trial's folder
+
+
+def start(address: str | None, verbose: bool) -> bool:
+    """Join ``address`` or start a private local instance; True when this call started Ray."""
+    if ray.is_initialized():
+        return False
+    quiet = {"logging_level": logging.INFO if verbose else logging.ERROR, "log_to_driver": verbose}
+    if address:
+        ray.init(address=address, **quiet)
+    else:
+        ray.init(address="local", num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False, **quiet)
+    return True
+
+
+def stop(started: bool) -> None:
+    if started:
+        ray.shutdown()
+
+
+def node_ids() -> set[str]:
+    return {node["NodeID"] for node in ray.nodes() if node["Alive"]}
+
+
+def _trainable(config: dict[str, Any], plan: TrialPlan, train: TrainFunction | None) -> None:
+    if train is None:
+        from cl_rnn.train import train
+    trial_dir = Path(plan.sweep_dir) / Path(tune.get_context().get_trial_dir()).name
+    node = ray.get_runtime_context().get_node_id()
+    run_trial(config, plan, trial_dir / RUN_FOLDER, lambda metrics: tune.report({**metrics, "node": node}),
+              train)
+
+
+def _trial_dirname(trial: Any) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+def trainable(plan: TrialPlan, train: TrainFunction | None) -> Any:
+    return tune.with_resources(tune.with_parameters(_trainable, plan=plan, train=train), {"cpu": 1})
+
+
+class SweepCallback(tune.Callback):
+    """Keeps trials.csv and the Optuna journal current and prints one line per ended trial."""
+
+    def __init__(self, sweep_dir: Path, plan: TrialPlan, total: int) -> None:
+        self.sweep_dir, self.plan, self.total = Path(sweep_dir), plan, total
+        self._study = None
+
+    def __getstate__(self) -> dict[str, Any]:  # Ray pickles the callback: never the storage
+        return {"sweep_dir": self.sweep_dir, "plan": self.plan, "total": self.total}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["sweep_dir"], state["plan"], state["total"])
+
+    def setup(self, **info: Any) -> None:
+        self.rows = records.read_rows(self.sweep_dir / records.TRIALS_CSV)
+        self.intermediate: dict[str, dict[int, float]] = {}
+        self.reconciled = False
+
+    @property
+    def study(self) -> Any:
+        if self._study is None:
+            self._study = journal.open_study(self.sweep_dir / journal.JOURNAL, self.sweep_dir.name)
+            self.mirrored = journal.mirrored_ids(self._study)
+        return self._study
+
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        if not self.reconciled and trials:
+            # After a resume, rows of trials the restored experiment never knew are gone for good.
+            known = {t.trial_id for t in trials}
+            self.rows = {tid: row for tid, row in self.rows.items() if tid in known}
+            self.reconciled = True
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if OBJECTIVE in result and "task" in result:
+            self.intermediate.setdefault(trial.trial_id, {})[int(result["task"])] = float(result[OBJECTIVE])
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ended(trial, trials, errored=False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ended(trial, trials, errored=True)
+
+    def _ended(self, trial: Any, trials: list, errored: bool) -> None:
+        result = trial.last_result or {}
+        row = records.trial_row(trial.trial_id, trial.config, result, errored, _error_text(trial),
+                                self.sweep_dir)
+        self.rows[trial.trial_id] = row
+        records.write_rows(self.sweep_dir / records.TRIALS_CSV, self.rows.values())
+        study = self.study
+        if trial.trial_id not in self.mirrored:
+            objective = None if errored else result.get(OBJECTIVE)
+            journal.mirror(study, self.plan.method, trial.config, row, objective,
+                           self.intermediate.get(trial.trial_id, {}))
+            self.mirrored.add(trial.trial_id)
+        running = sum(t.status == "RUNNING" for t in trials if t is not trial)
+        print(progress.trial_line(row, len(self.rows), self.total), flush=True)
+        if sys.stdout.isatty():
+            print("  " + progress.counts_text(self.rows.values(), self.total, running), flush=True)
+
+
+def _error_text(trial: Any) -> str:
+    path = trial.error_file
+    if not path or not Path(path).is_file():
+        return ""
+    lines = [line for line in Path(path).read_text().splitlines() if line.strip()]
+    text = lines[-1].strip() if lines else ""
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+class _OptunaSearch(OptunaSearch):
+    """Ray's OptunaSearch, plus the outcomes it cannot see in a result.
+
+    A pruned run's last report has no objective (Ray's class would raise on it) and ends the
+    Optuna trial PRUNED; a failed run's report carries -inf and ends it FAIL.
+    """
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if self.metric in result:
+            super().on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if result and result.get("state") == FAILED:
+            result, error = None, True
+        super().on_trial_complete(trial_id, result, error)
+
+
+def _searcher(plan: TrialPlan, seed: int, max_concurrent: int | None) -> Searcher:
+    space = functools.partial(search_spaces.suggest_flags, method=plan.method)
+    searcher = _OptunaSearch(space=space, metric=OBJECTIVE, mode="max", seed=seed)
+    return ConcurrencyLimiter(searcher, max_concurrent) if max_concurrent else searcher
+
+
+def _scheduler(name: str, num_tasks: int) -> TrialScheduler:
+    if name == "none":
+        return FIFOScheduler()
+    # Rungs at tasks 1, 2, 4, ...; the last task is never a rung (its numbers come in the final report).
+    return ASHAScheduler(time_attr="task", metric=OBJECTIVE, mode="max", max_t=max(num_tasks - 1, 1),
+                         grace_period=1, reduction_factor=2, stop_last_trials=False)
+
+
+def fit(settings: SweepSettings, plan: TrialPlan, train: TrainFunction | None) -> None:
+    """Run a new sweep whose Ray experiment is the sweep folder itself."""
+    sweep_dir = settings.sweep_dir
+    tuner = tune.Tuner(
+        trainable(plan, train),
+        tune_config=tune.TuneConfig(
+            search_alg=_searcher(plan, settings.seed, settings.max_concurrent),
+            scheduler=_scheduler(settings.scheduler, plan.config({}, "").num_tasks),
+            num_samples=settings.num_samples, reuse_actors=True, trial_dirname_creator=_trial_dirname),
+        run_config=tune.RunConfig(
+            name=sweep_dir.name, storage_path=str(sweep_dir.parent), verbose=2 if settings.verbose else 0,
+            callbacks=[SweepCallback(sweep_dir, plan, settings.num_samples), JsonLoggerCallback(),
+                       CSVLoggerCallback()],
+            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)))
+    tuner.fit()
+
+
+def resume(sweep_dir: Path, plan: TrialPlan, train: TrainFunction | None) -> None:
+    """Continue a sweep whose driver died: ended trials stay, unfinished ones run again."""
+    if not tune.Tuner.can_restore(str(sweep_dir)):
+        raise FileNotFoundError(f"{sweep_dir}: no Ray experiment to resume")
+    tune.Tuner.restore(str(sweep_dir), trainable=trainable(plan, train), resume_errored=True).fit()

@@ -1,0 +1,164 @@
+"""A sweep: settings, its folder under ``results/``, and run/resume on a local or joined Ray cluster.
+
+The sweep folder ``results/<name>/`` is the Ray experiment itself (its state files and one
+``trial_<id>/`` folder per trial, each holding the run folder ``run/`` that ``train`` writes),
+plus ``sweep.json`` (these settings), ``trials.csv`` and ``optuna.journal``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+import search_spaces
+from cl_rnn.config import FIELDS, parse_bool
+from cl_rnn.rules import ConfigError
+from hpsearch import progress, records
+from hpsearch.trial import METRICS, TrainFunction, TrialPlan
+
+SETTINGS_FILE = "sweep.json"
+SCHEDULERS = ("none", "asha")
+SWEEP_SET = ("n_iter", "data", "random_seed", "out_dir")  # flags the sweep sets, not --flag
+
+
+class SweepError(Exception):
+    """A sweep that cannot start or resume; the message is one line naming the problem."""
+
+
+@dataclass
+class SweepSettings:
+    method: str
+    num_samples: int = 8
+    max_concurrent: int | None = None
+    n_iter: int | None = None  # None: the study's default
+    data: str = ""  # "" : the embedded surrogate
+    name: str = ""
+    results: str = "results"
+    scheduler: str = "none"
+    seed: int = 42
+    metric: str = "final"
+    flags: dict[str, Any] = field(default_factory=dict)  # any other flag, for every trial
+    train: str = ""  # "module:function" of a train(config, report) replacement; "": cl_rnn.train
+    address: str | None = field(default=None, metadata={"saved": False})
+    verbose: bool = field(default=False, metadata={"saved": False})
+
+    @property
+    def sweep_dir(self) -> Path:
+        return Path(self.results).resolve() / self.name
+
+
+def save(settings: SweepSettings) -> None:
+    saved = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
+             if f.metadata.get("saved", True)}
+    path = settings.sweep_dir / SETTINGS_FILE
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(saved, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def load(results: str, name: str) -> SweepSettings:
+    path = Path(results).resolve() / name / SETTINGS_FILE
+    try:
+        saved = json.loads(path.read_text())
+        return SweepSettings(**saved)
+    except (OSError, ValueError, TypeError) as err:
+        raise SweepError(f"{path}: cannot read the sweep's settings ({err})") from None
+
+
+def parse_flags(items: list[str]) -> dict[str, Any]:
+    """``["num_tasks=2", "during_acc_criterion=60"]`` -> typed flag values."""
+    flags: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip().lstrip("-")
+        if not sep or name not in FIELDS:
+            raise SweepError(f"--flag {item!r}: expected NAME=VALUE with NAME a flag of train_split_audioset.py")
+        if name in SWEEP_SET:
+            raise SweepError(f"--flag {name}: the sweep sets it (use --n-iter, --data, --seed)")
+        kind = str(FIELDS[name].type)
+        try:
+            flags[name] = {"bool": parse_bool, "int": int, "float": float}.get(kind, str)(text)
+        except (ValueError, TypeError) as err:
+            raise SweepError(f"--flag {name}: {err}") from None
+    return flags
+
+
+def plan_of(settings: SweepSettings) -> TrialPlan:
+    base = {**settings.flags, "random_seed": settings.seed}
+    if settings.n_iter is not None:
+        base["n_iter"] = settings.n_iter
+    if settings.data:
+        base["data"] = str(Path(settings.data).resolve())  # trials run in other working folders
+    return TrialPlan(settings.method, base, settings.metric, str(settings.sweep_dir))
+
+
+def resolve_train(spec: str) -> TrainFunction | None:
+    """``module:function`` -> the function; "" -> None (trials import cl_rnn.train.train)."""
+    if not spec:
+        return None
+    module, _, name = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        raise SweepError(f"--train {spec!r}: {err}") from None
+
+
+def check(settings: SweepSettings) -> None:
+    """Refuse bad settings before Ray starts: one sampled configuration must pass the flag rules."""
+    if settings.scheduler not in SCHEDULERS or settings.metric not in METRICS:
+        raise SweepError(f"--scheduler must be one of {SCHEDULERS} and --metric one of {METRICS}")
+    if settings.num_samples < 1 or (settings.max_concurrent is not None and settings.max_concurrent < 1):
+        raise SweepError("--num-samples and --max-concurrent must be positive")
+    if settings.data and not Path(settings.data).is_file():
+        raise SweepError(f"--data {settings.data}: no such file")
+    try:
+        space = search_spaces.load(settings.method)
+        trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+        plan_of(settings).config(space.suggest(trial), out_dir="")
+    except (search_spaces.SpaceError, ConfigError) as err:
+        raise SweepError(str(err)) from None
+
+
+def _execute(settings: SweepSettings, train: TrainFunction | None, resuming: bool) -> list[dict[str, Any]]:
+    from hpsearch import ray_adapter  # Ray loads only when a sweep runs
+
+    started = ray_adapter.start(settings.address, settings.verbose)
+    try:
+        plan = plan_of(settings)
+        train = train or resolve_train(settings.train)
+        if resuming:
+            ray_adapter.resume(settings.sweep_dir, plan, train)
+        else:
+            ray_adapter.fit(settings, plan, train)
+    finally:
+        ray_adapter.stop(started)
+    rows = list(records.read_rows(settings.sweep_dir / records.TRIALS_CSV).values())
+    print(progress.best_text(rows, settings.metric, settings.sweep_dir), flush=True)
+    return rows
+
+
+def run(settings: SweepSettings, train: TrainFunction | None = None) -> list[dict[str, Any]]:
+    """Start a new sweep; returns its trials.csv rows.  ``train`` replaces cl_rnn.train.train."""
+    settings.name = settings.name or f"{settings.method}-{time.strftime('%Y%m%d-%H%M%S')}"
+    check(settings)
+    if settings.sweep_dir.exists():
+        raise SweepError(f"{settings.sweep_dir} exists: continue it with --resume {settings.name} "
+                         "or choose another --name")
+    settings.sweep_dir.mkdir(parents=True)
+    save(settings)
+    return _execute(settings, train, resuming=False)
+
+
+def resume(results: str, name: str, address: str | None = None, verbose: bool = False,
+           train: TrainFunction | None = None) -> list[dict[str, Any]]:
+    """Continue the sweep ``results/<name>`` after its driver died."""
+    settings = load(results, name)
+    settings.address, settings.verbose = address, verbose
+    return _execute(settings, train, resuming=True)

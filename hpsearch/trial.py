@@ -1,0 +1,112 @@
+"""One sweep trial without Ray: sampled flags -> Config -> ``train`` -> metrics to report.
+
+The Ray adapter (``hpsearch.tune``) wraps :func:`run_trial` in a function trainable and
+passes ``tune.report`` as ``report``; tests and benchmarks can call it directly.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+import search_spaces
+from cl_rnn.config import FIELDS, Config
+from cl_rnn.rules import check
+
+RUNNING, FINISHED, PRUNED, FAILED = "running", "finished", "pruned", "failed"
+OBJECTIVE = "objective"  # what the searcher and the scheduler see: final_mean or during_mean
+METRICS = ("final", "during")
+
+Report = Callable[[dict[str, Any]], None]
+TrainFunction = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """What every trial of a sweep shares: the method, the sweep-set flags and the metric."""
+    method: str
+    base_flags: dict[str, Any] = field(default_factory=dict)
+    metric: str = "final"
+    sweep_dir: str = ""
+
+    def config(self, params: dict[str, Any], out_dir: Path | str) -> Config:
+        """Fixed flags, then the sampled ones, then the sweep's own (which win)."""
+        space = search_spaces.load(self.method)
+        sampled = {name: value for name, value in params.items() if name in FIELDS}
+        flags = {**space.fixed, **sampled, **self.base_flags, "out_dir": str(out_dir)}
+        return check(Config().replace(**flags))
+
+
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return sum(finite) / len(finite) if finite else -math.inf
+
+
+def _minimum(values: list[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return min(finite) if finite else -math.inf
+
+
+def summarize(during: list[float], final: list[float]) -> dict[str, float]:
+    return {"during_mean": _mean(during), "final_mean": _mean(final),
+            "min_during_accuracy": _minimum(during), "min_final_accuracy": _minimum(final)}
+
+
+def task_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A scalar view of ``train``'s per-task report (task t: during so far, row t so far)."""
+    task = int(metrics["task"])
+    during = [float(v) for v in metrics["during"]]
+    final = [float(v) for v in metrics["accuracy_row"][: task + 1]]
+    return {"task": task, "tasks_done": task + 1, **summarize(during, final)}
+
+
+def result_metrics(result: Any) -> dict[str, Any]:
+    """The last report of a run that returned: finished, or pruned by --during_acc_criterion."""
+    during, final = [float(v) for v in result.during], [float(v) for v in result.final]
+    return {"task": max(len(during) - 1, 0), "tasks_done": len(during), **summarize(during, final),
+            "state": FINISHED if result.finished else PRUNED, "stop_reason": result.stop_reason or "",
+            "run_folder": str(result.out_dir), "error": ""}
+
+
+def failure_metrics(error: BaseException, out_dir: Path | str) -> dict[str, Any]:
+    """The last report of a run that raised: -inf everywhere (never NaN: schedulers ignore NaN)."""
+    worst = -math.inf
+    return {"during_mean": worst, "final_mean": worst, "min_during_accuracy": worst,
+            "min_final_accuracy": worst, "state": FAILED, "stop_reason": "",
+            "run_folder": str(out_dir), "error": f"{type(error).__name__}: {error}".splitlines()[0]}
+
+
+def with_objective(metrics: dict[str, Any], metric: str) -> dict[str, Any]:
+    """Add the objective, except for a pruned run: without it Optuna records the trial PRUNED."""
+    if metrics.get("state") == PRUNED:
+        return metrics
+    return {**metrics, OBJECTIVE: metrics[f"{metric}_mean"]}
+
+
+def run_trial(params: dict[str, Any], plan: TrialPlan, out_dir: Path | str, report: Report,
+              train: TrainFunction) -> dict[str, Any]:
+    """Train one sampled configuration, reporting after every task but the last, then once more.
+
+    The last task's numbers travel in the final report, which also says how the run ended, so a
+    scheduler that stops the trial can never cut off that record.  An exception from ``report``
+    (Ray stopping the trial) propagates; one from training makes the trial FAILED.
+    """
+    torch.set_num_threads(1)  # one CPU per trial: more threads only fight over the cores
+    started = time.perf_counter()
+
+    def on_task(task: int, metrics: dict[str, Any]) -> None:
+        if not metrics.get("finished") and task < config.num_tasks - 1:
+            report(with_objective({**task_metrics(metrics), "state": RUNNING}, plan.metric))
+
+    try:
+        config = plan.config(params, out_dir)
+        final = result_metrics(train(config, report=on_task))
+    except Exception as error:  # noqa: BLE001 - any training error fails this trial, not the sweep
+        final = failure_metrics(error, out_dir)
+    final = with_objective({**final, "duration": time.perf_counter() - started}, plan.metric)
+    report(final)
+    return final

@@ -1,0 +1,92 @@
+"""Stand-ins for cl_rnn.train.train that honour its contract in milliseconds.
+
+Importable by Ray workers: the tests put this folder on PYTHONPATH before Ray starts.
+Accuracies are a deterministic function of lr, so the searcher has something to optimise.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cl_rnn.config import Config, command_line
+from cl_rnn.rules import during_criteria
+
+
+@dataclass
+class FakeResult:
+    accuracy_matrix: np.ndarray
+    during: list[float]
+    final: list[float]
+    finished: bool
+    stop_reason: str | None
+    out_dir: Path
+    summary: dict = field(default_factory=dict)
+    compression_ratio: float = 1.0
+    seconds: float = 0.0
+
+
+class TrainingDiverged(RuntimeError):
+    pass
+
+
+def accuracy(config: Config, task: int) -> float:
+    """Best near lr=1e-3; later tasks a little lower."""
+    return 80.0 - 8.0 * abs(math.log10(config.lr) + 3.0) - task
+
+
+def _write_run(config: Config, out_dir: Path, during: list[float], final: list[float], finished: bool,
+               stop_reason: str | None) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config)))
+    (out_dir / "command.txt").write_text(command_line(config) + "\n")
+    (out_dir / "result.json").write_text(json.dumps(
+        {"finished": finished, "stop_reason": stop_reason, "during": during, "final": final, "seconds": 0.0,
+         "compression_ratio": 1.0, "method": "fake", "seed": config.random_seed}))
+
+
+def train(config: Config, report: Any = None, tasks: Any = None) -> FakeResult:
+    seconds_per_task = float(os.environ.get("FAKE_SECONDS_PER_TASK", "0.01"))
+    criteria = during_criteria(config)
+    out_dir = Path(config.out_dir)
+    matrix = np.full((config.num_tasks, config.num_tasks), np.nan)
+    during: list[float] = []
+    stop_reason = None
+    for t in range(config.num_tasks):
+        time.sleep(seconds_per_task)
+        during.append(accuracy(config, t))
+        matrix[t, : t + 1] = [accuracy(config, k) - 2.0 * (t - k) for k in range(t + 1)]
+        if report is not None:
+            report(t, {"task": t, "accuracy_row": [float(v) for v in matrix[t]], "during": list(during),
+                       "during_mean": float(np.mean(during)), "final_mean": float(np.nanmean(matrix[t, : t + 1])),
+                       "finished": t == config.num_tasks - 1})
+        if t < config.num_tasks - 1 and criteria[t] != -1 and during[t] < criteria[t]:
+            stop_reason = f"during_acc_criterion: task {t} at {during[t]:.1f} below {criteria[t]}"
+            break
+    last = len(during) - 1
+    final = [float(v) for v in matrix[last, : last + 1]]
+    _write_run(config, out_dir, during, final, stop_reason is None, stop_reason)
+    return FakeResult(matrix, during, final, stop_reason is None, stop_reason, out_dir)
+
+
+def train_failing(config: Config, report: Any = None, tasks: Any = None) -> FakeResult:
+    """Diverges (like a NaN loss) whenever lr > 1e-3; otherwise as ``train``."""
+    if config.lr > 1e-3:
+        raise TrainingDiverged(f"loss is nan at task 0, iteration 3 (lr={config.lr:.3g})")
+    return train(config, report, tasks)
+
+
+def train_crashing_once(config: Config, report: Any = None, tasks: Any = None) -> FakeResult:
+    """The sweep's first call kills its whole worker process (as an out-of-memory kill would)."""
+    marker = Path(config.out_dir).parents[1] / "crashed"  # in the sweep folder
+    if not marker.exists():
+        marker.write_text("crashed")
+        os._exit(3)
+    return train(config, report, tasks)

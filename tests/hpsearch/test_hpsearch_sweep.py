@@ -1,0 +1,97 @@
+"""Sweeps on a private local Ray instance, with fake training functions (milliseconds per trial)."""
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+
+import hpsearch_fakes
+from cl_rnn.config import Config
+from hpsearch import journal, sweep
+from hpsearch.trial import FAILED, FINISHED, PRUNED
+
+STATES = {FINISHED: optuna.trial.TrialState.COMPLETE, PRUNED: optuna.trial.TrialState.PRUNED,
+          FAILED: optuna.trial.TrialState.FAIL}
+
+
+def settings(tmp_path, name, **changes) -> sweep.SweepSettings:
+    base = dict(method="finetune", num_samples=8, n_iter=5, name=name, results=str(tmp_path),
+                flags={"num_tasks": 3})
+    return sweep.SweepSettings(**{**base, **changes})
+
+
+def load_journal(tmp_path, name):
+    return journal.open_study(tmp_path / name / journal.JOURNAL, name)
+
+
+def expected_state(lr: float, criterion: float) -> str:
+    if lr > 1e-3:
+        return FAILED
+    # The fake's accuracy falls by one per task; with 3 tasks the criterion applies to tasks 0 and 1.
+    return PRUNED if hpsearch_fakes.accuracy(Config(lr=lr), 1) < criterion else FINISHED
+
+
+def test_eight_trials_finish_prune_and_fail_as_their_runs_do(tmp_path, ray_local, capsys):
+    rows = sweep.run(settings(tmp_path, "mixed", flags={"num_tasks": 3, "during_acc_criterion": "70"}),
+                     train=hpsearch_fakes.train_failing)
+    assert len(rows) == 8
+    states = {row["trial_id"]: row["state"] for row in rows}
+    assert [row["state"] for row in rows] == [expected_state(row["lr"], 70.0) for row in rows]
+    assert set(states.values()) == {FINISHED, PRUNED, FAILED}
+    for row in rows:
+        run_dir = tmp_path / "mixed" / row["run_folder"]
+        if row["state"] == FAILED:
+            assert row["error"].startswith("TrainingDiverged: loss is nan") and row["final_mean"] == -math.inf
+        else:
+            assert (run_dir / "config.json").is_file() and row["error"] == ""
+            assert math.isfinite(row["final_mean"]) and row["node"]
+        if row["state"] == PRUNED:
+            assert "during_acc_criterion" in row["stop_reason"] and row["tasks_done"] < 3
+    study = load_journal(tmp_path, "mixed")
+    assert {t.user_attrs[journal.RAY_ID]: t.state for t in study.trials} == {
+        tid: STATES[state] for tid, state in states.items()}
+    out = capsys.readouterr().out
+    assert sum(line.startswith("[") for line in out.splitlines()) == 8
+    assert "best trial by final accuracy" in out and "run folder" in out
+
+
+def test_asha_stops_weak_trials_after_a_task(tmp_path, ray_local):
+    rows = sweep.run(settings(tmp_path, "asha", scheduler="asha", max_concurrent=1, flags={"num_tasks": 4}),
+                     train=hpsearch_fakes.train)
+    stopped = [row for row in rows if row["state"] == PRUNED]
+    assert len(rows) == 8 and stopped and len(stopped) < 8
+    assert all(row["tasks_done"] < 4 and "scheduler" in row["stop_reason"] for row in stopped)
+    pruned = [t for t in load_journal(tmp_path, "asha").trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert len(pruned) == len(stopped) and all(t.intermediate_values for t in pruned)
+
+
+def test_a_crashed_worker_fails_its_trial_and_the_sweep_goes_on(tmp_path, ray_local):
+    import ray
+
+    rows = sweep.run(settings(tmp_path, "crash", num_samples=3, max_concurrent=1,
+                              flags={"num_tasks": 2}),
+                     train=hpsearch_fakes.train_crashing_once)
+    assert ray.is_initialized()
+    assert sorted(row["state"] for row in rows) == [FAILED, FINISHED, FINISHED]
+    (failed,) = [row for row in rows if row["state"] == FAILED]
+    assert failed["error"] and failed["final_mean"] == -math.inf
+
+
+def test_a_taken_name_is_refused_before_ray_starts(tmp_path):
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(sweep.SweepError, match="exists: continue it with --resume taken"):
+        sweep.run(settings(tmp_path, "taken"))
+
+
+def test_bad_settings_are_refused_with_one_line(tmp_path):
+    with pytest.raises(sweep.SweepError, match="unknown method 'nope'"):
+        sweep.run(settings(tmp_path, "x", method="nope"))
+    with pytest.raises(sweep.SweepError, match="--num_tasks: must be positive"):
+        sweep.run(settings(tmp_path, "y", flags={"num_tasks": 0}))
+    with pytest.raises(sweep.SweepError, match="--data .*: no such file"):
+        sweep.run(settings(tmp_path, "z", data=str(tmp_path / "missing.h5")))
+    with pytest.raises(sweep.SweepError, match="--flag n_iter: the sweep sets it"):
+        sweep.parse_flags(["n_iter=3"])
+    assert sweep.parse_flags(["num_tasks=2", "multi_head=true", "lr=0.5"]) == {
+        "num_tasks": 2, "multi_head": True, "lr": 0.5}
