@@ -1,6 +1,7 @@
 """``cl-rnn`` console script and the ``train_split_audioset.py`` entry point."""
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Sequence
 
@@ -12,12 +13,23 @@ commands:
 """
 
 
+def _log_to_stderr(level: int) -> None:
+    """cl-rnn's own log on stderr; like the study, DEBUG (loss every 50 iterations) unless --loglevel_info."""
+    logger = logging.getLogger("cl_rnn")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+    logger.setLevel(level)
+
+
 def train_main(argv: Sequence[str]) -> int:
     """Run one experiment from the study's flags; exit status 0 also for a criterion stop."""
     from cl_rnn.config import from_argv
     from cl_rnn.train import train
 
     config = from_argv(argv)
+    _log_to_stderr(logging.INFO if config.loglevel_info else logging.DEBUG)
     result = train(config)
     print(result.summary_line())
     return 0

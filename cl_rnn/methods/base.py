@@ -1,0 +1,148 @@
+"""The method protocol: the hooks the trainer calls, and their composition.
+
+A continual-learning method is a small object.  The trainer, for every task ``t``::
+
+    method.before_task(t, data)
+    for each iteration:
+        weights = method.weights(t)                        # flat main-net weights for task t
+        loss = task_loss(net.forward(x, weights, t, unit_gains=method.unit_gains(t)))
+        penalty = method.penalty(t)                        # None, or a scalar added to the loss
+        backward of the task loss; method.after_task_loss_backward(t)   # only if wants_task_grads
+        backward of the penalty; clip the total gradient norm
+        method.after_backward(t, optimizer)                # grads are in p.grad, not yet applied
+        optimizer.step()
+        method.after_step(t)
+    method.after_task(t, data)                             # before the task's evaluation
+
+``parameters()`` is what one fresh Adam per task trains.  State lives on the method object;
+hooks never reach into the loss.  A method that supplies the main net's weights is a *source*
+(fine-tuning's own weights, masked weights, a hypernetwork's output); regularisers (EWC, SI, the
+orthogonal penalty, replay's distillation) are *extras* that watch a source.  ``Composite``
+combines one source with any number of extras: masking + SI, EWC + task identity, ...
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+from cl_rnn.nets.rnn import RecurrentNet
+
+
+@dataclass
+class Batch:
+    """Time-major float inputs (T, N, I), local labels (N,), and the task (one index or (N,) per sample)."""
+    x: torch.Tensor
+    y: torch.Tensor
+    task: int | torch.Tensor
+
+
+class Method:
+    """Fine-tuning's hooks: nothing added.  Subclasses override what they need."""
+
+    name = "finetune"
+    #: set True to have ``after_task_loss_backward`` called (costs a second backward pass)
+    wants_task_grads = False
+
+    def parameters(self) -> list[torch.Tensor]:
+        """Tensors the optimizer trains (leaves with ``requires_grad``)."""
+        return []
+
+    def weights(self, task: int) -> torch.Tensor:
+        """The flat main-net weight vector to use for ``task``."""
+        raise NotImplementedError(f"{self.name} does not supply main-net weights")
+
+    def unit_gains(self, task: int) -> list[torch.Tensor | None] | None:
+        """Per recurrent layer, a constant (H,) gain on the cell state, or None (no modulation)."""
+        return None
+
+    def penalty(self, task: int) -> torch.Tensor | None:
+        """Regulariser added to the task loss (a scalar with gradient), or None."""
+        return None
+
+    def before_task(self, task: int, data) -> None:
+        """Before the first iteration of ``task``; ``data`` is the task's ``Task``."""
+
+    def after_task_loss_backward(self, task: int) -> None:
+        """``p.grad`` holds the gradient of the task loss alone (unclipped); only with ``wants_task_grads``."""
+
+    def after_backward(self, task: int, optimizer: torch.optim.Optimizer) -> None:
+        """After the backward pass of the total loss and gradient clipping, before the optimizer step."""
+
+    def after_step(self, task: int) -> None:
+        """After the optimizer step."""
+
+    def after_task(self, task: int, data) -> None:
+        """After the last iteration of ``task`` (and the best-model restore), before its evaluation."""
+
+    def batches(self, task: int, data) -> Iterator[Batch] | None:
+        """An own training stream for ``task`` (replay), or None for the trainer's default stream."""
+        return None
+
+    def compression_ratio(self, net: RecurrentNet) -> float:
+        """Trained parameters over main-net parameters (the study's figure for hypernetworks)."""
+        return sum(p.numel() for p in self.parameters()) / net.num_params
+
+
+class Composite(Method):
+    """One weight source plus extras (regularisers); every hook reaches all of them, source first."""
+
+    def __init__(self, source: Method, extras: list[Method]):
+        self.source = source
+        self.extras = list(extras)
+        self.members = [source, *self.extras]
+        self.name = "+".join(m.name for m in self.members if m.name != "finetune") or "finetune"
+        self.wants_task_grads = any(m.wants_task_grads for m in self.members)
+
+    def parameters(self) -> list[torch.Tensor]:
+        seen: dict[int, torch.Tensor] = {}
+        for member in self.members:
+            for p in member.parameters():
+                seen.setdefault(id(p), p)
+        return list(seen.values())
+
+    def weights(self, task: int) -> torch.Tensor:
+        return self.source.weights(task)
+
+    def unit_gains(self, task: int) -> list[torch.Tensor | None] | None:
+        return self.source.unit_gains(task)
+
+    def penalty(self, task: int) -> torch.Tensor | None:
+        total = None
+        for member in self.members:
+            term = member.penalty(task)
+            if term is not None:
+                total = term if total is None else total + term
+        return total
+
+    def before_task(self, task: int, data) -> None:
+        for member in self.members:
+            member.before_task(task, data)
+
+    def after_task_loss_backward(self, task: int) -> None:
+        for member in self.members:
+            if member.wants_task_grads:
+                member.after_task_loss_backward(task)
+
+    def after_backward(self, task: int, optimizer: torch.optim.Optimizer) -> None:
+        for member in self.members:
+            member.after_backward(task, optimizer)
+
+    def after_step(self, task: int) -> None:
+        for member in self.members:
+            member.after_step(task)
+
+    def after_task(self, task: int, data) -> None:
+        for member in self.members:
+            member.after_task(task, data)
+
+    def batches(self, task: int, data) -> Iterator[Batch] | None:
+        for member in self.members:
+            stream = member.batches(task, data)
+            if stream is not None:
+                return stream
+        return None
+
+    def compression_ratio(self, net: RecurrentNet) -> float:
+        return self.source.compression_ratio(net)

@@ -1,0 +1,154 @@
+"""A whole LSTM layer over a sequence as one autograd node, with a hand-written backward.
+
+Why not ``nn.LSTM`` / ``torch._VF.lstm``: with 32 units and batch 64 every op is tiny, so the cost
+of a training step is the number of ops the autograd engine runs, not arithmetic.  Here the input
+projection of all steps is one matmul, the recurrence runs a handful of in-place ops per step,
+and the backward computes ``dW_ih`` and ``dW_hh`` as one matmul each over all steps.
+
+Gate blocks are stored in the order ``o, i, f, g`` (sigmoid on the first three, one slice):
+the layout is ours, not torch's (``to_torch_gate_order`` converts for tests).
+
+An optional per-unit ``gain`` scales the cell state before its nonlinearity,
+``h = o * act(gain * c)`` (context-modulation masks); gains are constants (no gradient).
+"""
+from __future__ import annotations
+
+import torch
+
+GATE_ORDER = "oifg"
+
+
+def to_torch_gate_order(weight: torch.Tensor) -> torch.Tensor:
+    """Rows of a (4H, ...) gate-stacked tensor from our ``o, i, f, g`` to torch's ``i, f, g, o``."""
+    o, i, f, g = weight.chunk(4, 0)
+    return torch.cat([i, f, g, o], 0)
+
+
+def from_torch_gate_order(weight: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`to_torch_gate_order`."""
+    i, f, g, o = weight.chunk(4, 0)
+    return torch.cat([o, i, f, g], 0)
+
+
+class LSTMSequence(torch.autograd.Function):
+    """``hs = LSTMSequence.apply(x, w_ih, w_hh, bias, gain, act)``; x (T, N, I) -> hs (T, N, H).
+
+    ``act`` is ``torch.tanh`` for the study's networks; the cell nonlinearity must be one of
+    tanh/relu/identity (``ACTS``) because the backward needs its derivative from its output.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w_ih, w_hh, bias, gain, act):
+        steps, batch, _ = x.shape
+        hidden = w_hh.shape[1]
+        acts = torch.addmm(bias, x.reshape(steps * batch, -1), w_ih.t()).view(steps, batch, 4 * hidden)
+        cells = x.new_empty(steps, batch, hidden)
+        squashed = torch.empty_like(cells)
+        hs = torch.empty_like(cells)
+        w_hh_t = w_hh.t()
+        cell_act = ACTS[act][0]
+        a_steps, c_steps, s_steps, h_steps = acts.unbind(0), cells.unbind(0), squashed.unbind(0), hs.unbind(0)
+        for t in range(steps):
+            a = a_steps[t]
+            if t:
+                a.addmm_(h_steps[t - 1], w_hh_t)
+            a[:, :3 * hidden].sigmoid_()
+            cell_act(a[:, 3 * hidden:], a[:, 3 * hidden:])
+            o, i, f, g = a.split(hidden, 1)
+            if t:
+                torch.mul(f, c_steps[t - 1], out=c_steps[t])
+                c_steps[t].addcmul_(i, g)
+            else:
+                torch.mul(i, g, out=c_steps[t])
+            if gain is None:
+                cell_act(c_steps[t], s_steps[t])
+            else:
+                cell_act(torch.mul(c_steps[t], gain, out=s_steps[t]), s_steps[t])
+            torch.mul(o, s_steps[t], out=h_steps[t])
+        ctx.save_for_backward(x, w_ih, w_hh, acts, cells, squashed, hs, gain)
+        ctx.act = act
+        return hs
+
+    @staticmethod
+    def backward(ctx, d_hs):
+        x, w_ih, w_hh, acts, cells, squashed, hs, gain = ctx.saved_tensors
+        steps, batch, four_h = acts.shape
+        hidden = four_h // 4
+        from_h, to_c = _step_factors(acts, cells, squashed, gain, ACTS[ctx.act][1])
+        d_acts = torch.empty_like(acts)
+        d_steps, dh_steps, f_steps = d_acts.unbind(0), d_hs.unbind(0), acts[:, :, 2 * hidden:3 * hidden].unbind(0)
+        m_steps = _ifg_factors(acts, cells, ACTS[ctx.act][1]).unbind(0)
+        p_steps, k_steps = from_h.unbind(0), to_c.unbind(0)
+        dh = dh_steps[-1]
+        dc = dh * k_steps[-1]
+        for t in range(steps - 1, -1, -1):
+            if t < steps - 1:
+                dh = torch.addmm(dh_steps[t], d_steps[t + 1], w_hh)
+                dc = torch.addcmul(dc * f_steps[t + 1], dh, k_steps[t])
+            d = d_steps[t]
+            torch.mul(dh, p_steps[t], out=d[:, :hidden])
+            torch.mul(dc.unsqueeze(1), m_steps[t], out=d[:, hidden:].view(batch, 3, hidden))
+        flat = d_acts.view(steps * batch, four_h)
+        d_w_ih = flat.t().mm(x.reshape(steps * batch, -1))
+        d_w_hh = d_acts[1:].reshape(-1, four_h).t().mm(hs[:-1].reshape(-1, hidden))
+        d_bias = flat.sum(0)
+        d_x = flat.mm(w_ih).view(x.shape) if ctx.needs_input_grad[0] else None
+        return d_x, d_w_ih, d_w_hh, d_bias, None, None
+
+
+def _step_factors(acts, cells, squashed, gain, act_grad):
+    """Per step: dh -> d(o preactivation) factor, and dh -> dc factor."""
+    hidden = cells.shape[-1]
+    o = acts[:, :, :hidden]
+    from_h = torch.addcmul(o, o, o, value=-1).mul_(squashed)       # o (1 - o) act(c)
+    to_c = act_grad(squashed).mul_(o)                              # o act'(gain c) gain
+    if gain is not None:
+        to_c.mul_(gain)
+    return from_h, to_c
+
+
+def _ifg_factors(acts, cells, act_grad):
+    """Per step (T, N, 3, H): dc -> d(i, f, g preactivation) factors."""
+    steps, batch, four_h = acts.shape
+    hidden = four_h // 4
+    i, f, g = acts[:, :, hidden:2 * hidden], acts[:, :, 2 * hidden:3 * hidden], acts[:, :, 3 * hidden:]
+    out = acts.new_empty(steps, batch, 3, hidden)
+    torch.mul(torch.addcmul(i, i, i, value=-1), g, out=out[:, :, 0])           # g i (1 - i)
+    torch.mul(torch.addcmul(f[1:], f[1:], f[1:], value=-1), cells[:-1], out=out[1:, :, 1])  # c_prev f (1 - f)
+    out[0, :, 1].zero_()
+    torch.mul(act_grad(g), i, out=out[:, :, 2])                                 # i act'(g)
+    return out
+
+
+def _tanh_out(x, out):
+    return torch.tanh(x, out=out)
+
+
+def _relu_out(x, out):
+    return torch.clamp(x, min=0, out=out)
+
+
+def _identity_out(x, out):
+    return out if out is x else out.copy_(x)
+
+
+def _tanh_grad(y):
+    return torch.addcmul(torch.ones_like(y), y, y, value=-1)
+
+
+def _relu_grad(y):
+    return (y > 0).to(y.dtype)
+
+
+def _identity_grad(y):
+    return torch.ones_like(y)
+
+
+# name -> (apply into out, derivative expressed through the output)
+ACTS = {"tanh": (_tanh_out, _tanh_grad), "relu": (_relu_out, _relu_grad), "linear": (_identity_out, _identity_grad)}
+
+
+def lstm_sequence(x: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, bias: torch.Tensor,
+                  gain: torch.Tensor | None = None, act: str = "tanh") -> torch.Tensor:
+    """Hidden states of every step, (T, N, H); zero initial state."""
+    return LSTMSequence.apply(x, w_ih, w_hh, bias, gain, act)

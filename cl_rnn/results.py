@@ -1,0 +1,129 @@
+"""A run folder, written atomically (tmp file + ``os.replace``), and the ``Result`` of a run.
+
+Files: ``config.json`` (every flag), ``command.txt`` (the ``train_split_audioset.py`` line that
+reruns it), ``performance_overview.txt`` (the study's keys), ``accuracy_matrix.csv`` (row t = after
+task t, NaN where not reached), ``tasks.csv`` (task, during, final, forgetting), ``result.json``.
+They are rewritten after every task, so a stopped or crashed run keeps what it had.
+
+An existing, non-empty folder is never overwritten silently and never prompts: the run goes to
+a new numbered folder beside it (``<dir>_1``, ...), unless ``--overwrite`` replaces it.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cl_rnn.config import Config, command_line
+from cl_rnn.metrics import format_overview, forgetting, during, final
+
+DEFAULT_ROOT = Path("results") / "runs"
+
+
+@dataclass
+class Result:
+    accuracy_matrix: np.ndarray
+    during: list[float]
+    final: list[float]
+    finished: bool
+    stop_reason: str | None
+    out_dir: Path
+    summary: dict = field(default_factory=dict)
+    compression_ratio: float = 1.0
+    seconds: float = 0.0
+    method: str = "finetune"
+
+    def summary_line(self) -> str:
+        state = "finished" if self.finished else f"stopped ({self.stop_reason})"
+        mean_final = np.mean(self.final) if self.final else float("nan")
+        text = f"{self.method}: {state}; mean final accuracy {mean_final:.2f}%"
+        if "mean_during_accuracy" in self.summary:
+            text += f", mean during accuracy {self.summary['mean_during_accuracy']:.2f}%"
+        return f"{text}; {self.seconds:.1f} s; {self.out_dir}"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def resolve_out_dir(config: Config) -> Path:
+    """The folder this run writes to; created empty."""
+    if config.out_dir:
+        wanted = Path(config.out_dir)
+    else:
+        wanted = DEFAULT_ROOT / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{os.getpid()}"
+    if wanted.exists() and (not wanted.is_dir() or any(wanted.iterdir())):
+        if config.overwrite and wanted.is_dir():
+            shutil.rmtree(wanted)
+        else:
+            wanted = _numbered(wanted)
+    wanted.mkdir(parents=True, exist_ok=True)
+    return wanted
+
+
+def _numbered(path: Path) -> Path:
+    k = 1
+    while Path(f"{path}_{k}").exists():
+        k += 1
+    return Path(f"{path}_{k}")
+
+
+class RunFolder:
+    def __init__(self, config: Config):
+        self.path = resolve_out_dir(config)
+        write_atomic(self.path / "config.json", json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+        write_atomic(self.path / "command.txt", command_line(config) + "\n")
+
+    def write(self, result: Result, seed: int) -> None:
+        """(Re)write everything derived from the accuracy matrix."""
+        write_atomic(self.path / "performance_overview.txt", format_overview(result.summary))
+        write_atomic(self.path / "accuracy_matrix.csv", _matrix_csv(result.accuracy_matrix))
+        write_atomic(self.path / "tasks.csv", _tasks_csv(result.accuracy_matrix))
+        payload = {"finished": result.finished, "stop_reason": result.stop_reason, "during": result.during,
+                   "final": result.final, "mean_during_accuracy": _mean(result.during),
+                   "mean_final_accuracy": _mean(result.final), "seconds": result.seconds,
+                   "compression_ratio": result.compression_ratio, "method": result.method, "seed": seed}
+        write_atomic(self.path / "result.json", json.dumps(payload, indent=2) + "\n")
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def _matrix_csv(matrix: np.ndarray) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["after_task"] + [f"task_{k}" for k in range(matrix.shape[1])])
+    for t, row in enumerate(matrix):
+        writer.writerow([t] + ["" if np.isnan(v) else "%f" % v for v in row])
+    return buffer.getvalue()
+
+
+def _tasks_csv(matrix: np.ndarray) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["task", "during", "final", "forgetting"])
+    if matrix.shape[0] == 1 and matrix.shape[1] > 1:  # multitask: one evaluation, no during accuracy
+        for t, f in enumerate(final(matrix)):
+            writer.writerow([t, "", "%f" % f, ""])
+        return buffer.getvalue()
+    for t, (d, f, forget) in enumerate(zip(during(matrix), final(matrix), forgetting(matrix))):
+        writer.writerow([t, "%f" % d, "%f" % f, "%f" % forget])
+    return buffer.getvalue()

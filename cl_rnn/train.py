@@ -1,0 +1,272 @@
+"""``train(config)``: one continual-learning experiment, the function every sweep trial calls.
+
+For each task: a fresh Adam over the method's parameters, ``--n_iter`` iterations on an
+epoch-reshuffled batch stream, validation every ``--val_iter`` iterations and at the last one
+(before that iteration's update), optional best-model restore, the method's bookkeeping, then
+the test accuracy on every task becomes a row of the accuracy matrix.  ``--multitask`` trains one
+network on all tasks at once; ``--train_from_scratch`` starts each task from a fresh network.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+import warnings
+from typing import Callable
+
+import numpy as np
+import torch
+
+from cl_rnn.batches import MultitaskStream, TaskStream, time_major
+from cl_rnn.config import Config
+from cl_rnn.evaluation import accuracy, needs_all_steps, step_weights, task_loss
+from cl_rnn.methods.base import Batch, Method
+from cl_rnn.methods.build import build_method
+from cl_rnn.metrics import during, final, overview
+from cl_rnn.nets.rnn import NetSpec, RecurrentNet
+from cl_rnn.results import Result, RunFolder
+from cl_rnn.rules import check, during_criteria
+
+log = logging.getLogger("cl_rnn.train")
+LOSS_LOG_EVERY = 50
+Report = Callable[[int, dict], None]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+class CriterionStop(Exception):
+    """A task's during accuracy fell below ``--during_acc_criterion``."""
+
+
+def train(config: Config, report: Report | None = None, tasks: list | None = None) -> Result:
+    """Run one experiment; see the module docstring.  ``tasks`` overrides data loading."""
+    check(config)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny ops: one thread is fastest, and trials run side by side
+    try:
+        return _Experiment(config, report, tasks).run()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def choose_device(config: Config) -> torch.device:
+    if config.use_cuda and torch.cuda.is_available():
+        return torch.device("cuda")
+    if config.use_cuda:
+        warnings.warn("--use_cuda: no CUDA device here, running on the CPU", stacklevel=3)
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+class _Experiment:
+    def __init__(self, config: Config, report: Report | None, tasks: list | None):
+        self.config = config
+        self.report = report
+        self.started = time.perf_counter()
+        self.folder = RunFolder(config)
+        seed_everything(config.random_seed)
+        torch.use_deterministic_algorithms(config.deterministic_run)
+        self.device = choose_device(config)
+        if tasks is None:
+            from cl_rnn.data.store import load_tasks
+
+            tasks = load_tasks(config)
+        if len(tasks) < config.num_tasks:
+            raise ValueError(f"--num_tasks={config.num_tasks}: the data has only {len(tasks)} tasks")
+        self.tasks = tasks[:config.num_tasks]
+        self.net = RecurrentNet(NetSpec.from_config(config, input_size=self.tasks[0].x_train.shape[2]))
+        self.method = self._fresh_method()
+        rows = 1 if config.multitask else config.num_tasks
+        self.matrix = np.full((rows, config.num_tasks), np.nan)
+        self.step_weights = step_weights(config.ts_weighting, self.tasks[0].x_train.shape[1])
+        self.last_only = not needs_all_steps(config.ts_weighting)
+        self.stop_reason: str | None = None
+        self.task_weights: list[torch.Tensor] = []  # from scratch: each task's own network
+
+    def _fresh_method(self) -> Method:
+        return build_method(self.config, self.net, self.device)
+
+    # --- the run ------------------------------------------------------------------------------
+    def run(self) -> Result:
+        log.info("method %s, %d main-net weights, device %s, run folder %s",
+                 self.method.name, self.net.num_params, self.device, self.folder.path)
+        try:
+            if self.config.multitask:
+                self._multitask()
+            else:
+                for t in range(self.config.num_tasks):
+                    self._task(t)
+        except CriterionStop as stop:
+            self.stop_reason = str(stop)
+            log.info("stopped: %s", self.stop_reason)
+        result = self._result(finished=self.stop_reason is None)
+        self.folder.write(result, self.config.random_seed)
+        return result
+
+    def _task(self, t: int) -> None:
+        config = self.config
+        if config.train_from_scratch and t > 0:
+            self.task_weights.append(self.method.weights(t - 1).detach().clone())
+            self.method = self._fresh_method()
+        data = self.tasks[t]
+        stream = self.method.batches(t, data) or TaskStream(
+            time_major(data.x_train, self.device), data.y_train.to(self.device), t, config.batch_size)
+        self.method.before_task(t, data)
+        speed = self._optimise(stream, config.n_iter, lambda: self._validate([t]))
+        self.method.after_task(t, data)
+        self.matrix[t] = self._test_row()
+        self._after_row(t, speed)
+        criterion = during_criteria(config)[t] if t < config.num_tasks - 1 else -1
+        if criterion != -1 and self.matrix[t, t] < criterion:
+            raise CriterionStop(f"during_acc_criterion: task {t} reached {self.matrix[t, t]:.2f}% < {criterion:g}%")
+
+    def _multitask(self) -> None:
+        config = self.config
+        stream = MultitaskStream([d.x_train for d in self.tasks], [d.y_train for d in self.tasks],
+                                 config.batch_size, self.device)
+        speed = self._optimise(stream, config.n_iter * config.num_tasks,
+                               lambda: self._validate(list(range(config.num_tasks))))
+        self.matrix[0] = self._test_row()
+        self._after_row(config.num_tasks - 1, speed)
+
+    # --- optimisation ---------------------------------------------------------------------------
+    def _optimise(self, stream, iterations: int, validate: Callable[[], float]) -> float:
+        """Train for ``iterations`` steps with a fresh Adam; returns iterations per second."""
+        config, method = self.config, self.method
+        params = method.parameters()
+        optimizer = torch.optim.Adam(params, lr=config.lr, betas=(config.adam_beta1, 0.999),
+                                     weight_decay=config.weight_decay, fused=self.device.type in ("cpu", "cuda"))
+        best = (-math.inf, None)
+        started = time.perf_counter()
+        # Validation only matters for --use_best_models (and the debug log): skip it otherwise.
+        validating = config.use_best_models or log.isEnabledFor(logging.DEBUG)
+        for it in range(iterations):
+            if validating and (it % config.val_iter == 0 or it == iterations - 1):
+                score = validate()
+                if config.use_best_models and score > best[0]:
+                    best = (score, [p.detach().clone() for p in params])
+            self._step(next(stream), optimizer, params, it)
+        elapsed = time.perf_counter() - started
+        if config.use_best_models and best[1] is not None:
+            with torch.no_grad():
+                for p, saved in zip(params, best[1]):
+                    p.copy_(saved)
+            log.debug("restored the best model (validation accuracy %.2f%%)", best[0])
+        return iterations / elapsed if elapsed > 0 else float("inf")
+
+    def _step(self, batch: Batch, optimizer: torch.optim.Optimizer, params: list[torch.Tensor], it: int) -> None:
+        method = self.method
+        task = _one_task(batch.task)
+        logits = self.net.forward(batch.x, method.weights(task), batch.task, self.last_only, method.unit_gains(task))
+        loss = task_loss(logits, batch.y, self.step_weights)
+        penalty = method.penalty(task)
+        for p in params:
+            p.grad = None
+        if method.wants_task_grads:
+            loss.backward()
+            method.after_task_loss_backward(task)
+            if penalty is not None:
+                penalty.backward()
+        else:
+            (loss if penalty is None else loss + penalty).backward()
+        self._check_finite(loss, penalty, it)
+        if self.config.clip_grad_norm != -1:
+            _clip_grad_norm(params, self.config.clip_grad_norm)
+        method.after_backward(task, optimizer)
+        optimizer.step()
+        method.after_step(task)
+
+    def _check_finite(self, loss: torch.Tensor, penalty: torch.Tensor | None, it: int) -> None:
+        value = float(loss.detach()) if penalty is None else float(loss.detach()) + float(penalty.detach())
+        if not math.isfinite(value):
+            self.stop_reason = f"loss became {value} at iteration {it}"
+            self.folder.write(self._result(finished=False), self.config.random_seed)
+            raise TrainingDiverged(f"training diverged: the loss became {value} at iteration {it} "
+                                   f"(try a smaller --lr or --clip_grad_norm)")
+        if it % LOSS_LOG_EVERY == 0 and log.isEnabledFor(logging.DEBUG):
+            log.debug("iteration %d: loss %.4f", it, value)
+
+    # --- evaluation --------------------------------------------------------------------------------
+    def _validate(self, tasks: list[int]) -> float:
+        scores = [accuracy(self.net, self.method, t, self.tasks[t].x_val, self.tasks[t].y_val, self.device)
+                  for t in tasks]
+        score = float(np.mean(scores))
+        log.debug("validation accuracy %.2f%%", score)
+        return score
+
+    def _test_row(self) -> np.ndarray:
+        row = np.empty(self.config.num_tasks)
+        for k, data in enumerate(self.tasks):
+            method = self.method
+            if k < len(self.task_weights):  # from scratch: task k keeps its own network
+                method = _Frozen(self.task_weights[k])
+            row[k] = accuracy(self.net, method, k, data.x_test, data.y_test, self.device)
+        return row
+
+    def _after_row(self, t: int, speed: float) -> None:
+        multitask = self.config.multitask
+        last = t == self.config.num_tasks - 1
+        result = self._result(finished=last)
+        self.folder.write(result, self.config.random_seed)
+        row = self.matrix[0 if multitask else t]
+        during_values = [] if multitask else during(self.matrix)
+        final_mean = float(np.mean(row[:t + 1]))
+        during_mean = float(np.mean(during_values)) if during_values else float("nan")
+        log.info("task %d: during %.2f%%, mean during %.2f%%, mean final %.2f%%, %.0f it/s",
+                 t, row[t], during_mean, final_mean, speed)
+        if self.report is not None:
+            self.report(t, {"task": t, "accuracy_row": [float(v) for v in row], "during": during_values,
+                            "during_mean": during_mean, "final_mean": final_mean, "finished": last})
+
+    def _result(self, finished: bool) -> Result:
+        config = self.config
+        ratio = self.method.compression_ratio(self.net)
+        summary = overview(self.matrix, multitask=config.multitask, compression_ratio=ratio,
+                           rnn_arch=config.rnn_arch, hnet_arch=config.nh_hmlp_arch if config.hnet_all else "",
+                           num_train_iter=config.n_iter, finished=finished)
+        return Result(accuracy_matrix=self.matrix.copy(), during=[] if config.multitask else during(self.matrix),
+                      final=final(self.matrix), finished=finished, stop_reason=self.stop_reason,
+                      out_dir=self.folder.path, summary=summary, compression_ratio=ratio,
+                      seconds=time.perf_counter() - self.started, method=self._method_name())
+
+    def _method_name(self) -> str:
+        if self.config.multitask:
+            return "multitask"
+        if self.config.train_from_scratch:
+            return "from_scratch"
+        return self.method.name
+
+
+class _Frozen(Method):
+    """Stored weights of one task (from-scratch evaluation)."""
+
+    name = "frozen"
+
+    def __init__(self, weights: torch.Tensor):
+        self._weights = weights
+
+    def weights(self, task: int) -> torch.Tensor:
+        return self._weights
+
+
+def _one_task(task: int | torch.Tensor) -> int:
+    """Hooks take one task index; multitask batches (per-sample tasks) use task 0's weights."""
+    return task if isinstance(task, int) else 0
+
+
+@torch.no_grad()
+def _clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> None:
+    """Like ``clip_grad_norm_`` (scale by max_norm / (norm + 1e-6) when above), without a host sync."""
+    grads = [p.grad for p in params if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    scale = torch.clamp(max_norm / (norm + 1e-6), max=1.0)
+    for g in grads:
+        g.mul_(scale)

@@ -1,0 +1,71 @@
+"""SI: importances are non-negative and grow with the path; the hypothetical Adam step is exact."""
+from __future__ import annotations
+
+import torch
+
+from cl_rnn.methods.si import SynapticIntelligence, adam_update
+from cl_rnn.methods.finetune import FineTune
+from cl_rnn.nets.rnn import NetSpec, RecurrentNet
+from cl_rnn.train import train
+from train_helpers import small_config, synthetic_tasks
+
+TASKS = synthetic_tasks()
+NET = RecurrentNet(NetSpec(rnn=(4,), num_tasks=2, classes_per_task=3))
+
+
+def walk(si: SynapticIntelligence, steps: int, grad_scale: float, uphill: bool = False) -> None:
+    """Gradient descent on a quadratic bowl, calling SI's hooks like the trainer does."""
+    optimizer = torch.optim.SGD([si.theta], lr=0.1, maximize=uphill)
+    si.before_task(0, None)
+    target = torch.ones_like(si.theta)
+    for _ in range(steps):
+        si.theta.grad = None
+        (grad_scale * (si.theta - target).pow(2).sum()).backward()
+        si.after_backward(0, optimizer)
+        optimizer.step()
+        si.after_step(0)
+
+
+def test_importances_are_non_negative_and_grow_with_the_path():
+    short = SynapticIntelligence(FineTune(NET, torch.zeros(NET.num_params)), 1.0, False, 3, NET.num_params)
+    long = SynapticIntelligence(FineTune(NET, torch.zeros(NET.num_params)), 1.0, False, 3, NET.num_params)
+    walk(short, 2, 1.0)
+    walk(long, 8, 1.0)
+    assert (short.omega > 0).all() and (long.omega > short.omega).all()  # the path integral grows
+    short.after_task(0, None)
+    long.after_task(0, None)
+    assert (short.importance > 0).all() and (long.importance > 0).all()
+    assert short.penalty(1).item() == 0 and (short.omega == 0).all()
+    uphill = SynapticIntelligence(FineTune(NET, torch.zeros(NET.num_params)), 1.0, False, 3, NET.num_params)
+    walk(uphill, 3, 1.0, uphill=True)  # moving against the gradient: negative path integral, clipped to 0
+    uphill.after_task(0, None)
+    assert (uphill.importance == 0).all()
+
+
+def test_the_last_task_adds_no_importance():
+    si = SynapticIntelligence(FineTune(NET, torch.zeros(NET.num_params)), 1.0, False, 1, NET.num_params)
+    walk(si, 3, 1.0)
+    si.after_task(0, None)
+    assert si.importance is None and si.penalty(1) is None
+
+
+def test_hypothetical_adam_update_equals_a_real_step():
+    torch.manual_seed(0)
+    param = torch.randn(20, requires_grad=True)
+    optimizer = torch.optim.Adam([param], lr=0.01, betas=(0.8, 0.999), weight_decay=0.1)
+    for _ in range(3):
+        grad = torch.randn(20)
+        predicted = adam_update(optimizer, param, grad)
+        before = param.detach().clone()
+        param.grad = grad
+        optimizer.step()
+        torch.testing.assert_close(param.detach() - before, predicted)
+
+
+def test_si_learns_two_tasks_and_remembers_more_than_fine_tuning(tmp_path):
+    plain = train(small_config(tmp_path, overwrite=True), tasks=TASKS)
+    for task_loss_only in (False, True):
+        si = train(small_config(tmp_path, overwrite=True, use_si=True, si_lambda=10.0,
+                                si_task_loss_only=task_loss_only), tasks=TASKS)
+        assert min(si.during) > 60
+        assert si.accuracy_matrix[1, 0] >= plain.accuracy_matrix[1, 0]

@@ -1,0 +1,126 @@
+"""The recurrent network: the study's parameter counts, init, fused LSTM == torch's LSTM."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from cl_rnn.config import Config
+from cl_rnn.nets.lstm import lstm_sequence, to_torch_gate_order
+from cl_rnn.nets.rnn import NetSpec, RecurrentNet
+
+
+def net_for(**flags) -> RecurrentNet:
+    return RecurrentNet(NetSpec.from_config(Config(**flags)))
+
+
+@pytest.mark.parametrize("flags, count", [
+    (dict(multi_head=True), 24_036),
+    (dict(), 21_066),
+    (dict(multi_head=True, use_vanilla_rnn=True), 9_540),
+    (dict(multi_head=True, input_task_identity=True), 24_036 + 4 * 32 * 10),
+])
+def test_parameter_counts_match_the_study(flags, count):
+    assert net_for(**flags).num_params == count
+
+
+def test_init_is_uniform_within_one_over_sqrt_fan_in():
+    net = net_for(multi_head=True, srnn_pre_fc_layers="20")
+    pieces = net.unflatten(net.init_weights())
+    assert pieces["pre0.weight"].abs().max() <= 1 / math.sqrt(128)
+    assert pieces["rnn0.w_ih"].abs().max() <= 1 / math.sqrt(20)
+    assert pieces["rnn0.b_hh"].abs().max() <= 1 / math.sqrt(32)
+    assert pieces["out.weight"].abs().max() <= 1 / math.sqrt(32)
+    assert pieces["rnn0.w_ih"].abs().max() > 0.9 / math.sqrt(20)
+
+
+def test_orthogonal_init_makes_every_gate_block_orthogonal():
+    net = net_for(multi_head=True)
+    blocks = net.hh_blocks(net.init_weights(orthogonal_hh=True))
+    assert len(blocks) == 4
+    for block in blocks:
+        torch.testing.assert_close(block @ block.t(), torch.eye(32), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("act", ["tanh", "relu", "linear"])
+@pytest.mark.parametrize("with_gain", [False, True])
+def test_fused_lstm_gradients_pass_gradcheck(act, with_gain):
+    torch.manual_seed(0)
+    steps, batch, inputs, hidden = 4, 3, 5, 6
+    args = [torch.randn(steps, batch, inputs, dtype=torch.double, requires_grad=True),
+            torch.randn(4 * hidden, inputs, dtype=torch.double, requires_grad=True),
+            torch.randn(4 * hidden, hidden, dtype=torch.double, requires_grad=True),
+            torch.randn(4 * hidden, dtype=torch.double, requires_grad=True)]
+    gain = torch.rand(hidden, dtype=torch.double) if with_gain else None
+    assert torch.autograd.gradcheck(lambda x, a, b, c: lstm_sequence(x, a, b, c, gain, act), args)
+
+
+def test_fused_lstm_equals_torch_lstm():
+    torch.manual_seed(1)
+    x = torch.randn(10, 7, 12)
+    w_ih, w_hh, bias = torch.randn(64, 12) * 0.3, torch.randn(64, 16) * 0.3, torch.randn(64) * 0.3
+    reference = torch.nn.LSTM(12, 16)
+    with torch.no_grad():
+        reference.weight_ih_l0.copy_(to_torch_gate_order(w_ih))
+        reference.weight_hh_l0.copy_(to_torch_gate_order(w_hh))
+        reference.bias_ih_l0.copy_(to_torch_gate_order(bias))
+        reference.bias_hh_l0.zero_()
+    torch.testing.assert_close(lstm_sequence(x, w_ih, w_hh, bias), reference(x)[0])
+
+
+@pytest.mark.parametrize("flags", [
+    dict(multi_head=True),
+    dict(multi_head=True, rnn_arch="8,6", srnn_pre_fc_layers="10", srnn_post_fc_layers="7", net_act="relu"),
+    dict(multi_head=True, use_vanilla_rnn=True, input_task_identity=True),
+    dict(input_task_identity=True),
+])
+def test_fast_and_reference_forward_agree_with_gradients(flags):
+    torch.manual_seed(2)
+    net = net_for(**flags)
+    x = torch.rand(10, 5, 128) * 4
+    gains = [torch.tensor([0.0, 1.0] * (h // 2)) for h in net.spec.rnn]
+    for task in (3, torch.tensor([0, 1, 2, 9, 9])):
+        for last_only in (True, False):
+            weights = net.init_weights().requires_grad_()
+            fast = net.forward(x, weights, task, last_only, gains)
+            (grad_fast,) = torch.autograd.grad(fast.square().sum(), weights)
+            slow = net.forward_reference(x, weights, task, last_only, gains)
+            (grad_slow,) = torch.autograd.grad(slow.square().sum(), weights)
+            assert fast.shape == (1 if last_only else 10, 5, 10)
+            torch.testing.assert_close(fast, slow)
+            torch.testing.assert_close(grad_fast, grad_slow)
+
+
+def test_heads_of_other_tasks_get_no_gradient():
+    net = net_for(multi_head=True)
+    weights = net.init_weights().requires_grad_()
+    net.forward(torch.rand(10, 4, 128), weights, task=2).sum().backward()
+    head = net.unflatten(weights.grad)["out.weight"]
+    assert head[20:30].abs().sum() > 0
+    assert head[:20].abs().sum() == 0 and head[30:].abs().sum() == 0
+
+
+def test_binary_unit_gains_silence_the_masked_units():
+    net = net_for(multi_head=True)
+    weights = net.init_weights().requires_grad_()
+    gain = torch.ones(32)
+    gain[:10] = 0
+    net.forward(torch.rand(10, 4, 128), weights, 0, unit_gains=[gain]).sum().backward()
+    pieces = net.unflatten(weights.grad)
+    assert pieces["out.weight"][:, :10].abs().sum() == 0
+    assert pieces["rnn0.w_hh"][:, :10].abs().sum() == 0
+    assert pieces["out.weight"][:10, 10:].abs().sum() > 0
+
+
+def test_truncated_backprop_only_reaches_the_last_steps():
+    net = net_for(multi_head=True)
+    weights = net.init_weights().requires_grad_()
+    x = torch.rand(10, 2, 128, requires_grad=True)
+    net.forward_reference(x, weights, 0, tbptt=3).sum().backward()
+    assert x.grad[:7].abs().sum() == 0 and x.grad[7:].abs().sum() > 0
+
+
+def test_a_wrongly_sized_weight_vector_is_refused():
+    with pytest.raises(ValueError, match="flat weight vector of 24036"):
+        net_for(multi_head=True).forward(torch.rand(10, 1, 128), torch.zeros(5), 0)
