@@ -125,10 +125,7 @@ def _read_header(path: Path, f: h5py.File) -> _Header:
         if name not in f:
             raise DataError(f"{path}: missing train/test split (no '{name}' dataset)")
     x = f["x"]
-    if x.ndim != 3 or x.shape[1:] != (STEPS, FEATURES):
-        raise DataError(f"{path}: x has shape {x.shape}, expected (N, {STEPS}, {FEATURES})")
-    if x.dtype != np.uint8:
-        raise DataError(f"{path}: x has dtype {x.dtype}, expected uint8")
+    _check_x(path, x.shape, x.dtype)
     try:
         y, train_idx, test_idx = (f[name][()] for name in ("y", *SPLIT_NAMES))
         attrs = _read_attrs(f)
@@ -140,6 +137,23 @@ def _read_header(path: Path, f: h5py.File) -> _Header:
         raise DataError(f"{path}: label {int(y.max())} out of range (file declares {declared} classes)")
     return _Header(y, _check_split(path, "train_idx", train_idx, len(x)),
                    _check_split(path, "test_idx", test_idx, len(x)), attrs)
+
+
+def _check_x(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    if len(shape) != 3 or shape[1:] != (STEPS, FEATURES):
+        raise DataError(f"{path}: x has shape {shape}, expected (N, {STEPS}, {FEATURES})")
+    if dtype != np.uint8:
+        raise DataError(f"{path}: x has dtype {dtype}, expected uint8")
+
+
+def check_arrays(path: str | os.PathLike, x: np.ndarray, y: np.ndarray, train_idx: np.ndarray,
+                 test_idx: np.ndarray) -> None:
+    """The loader's checks on in-memory arrays (importers); DataError names ``path``."""
+    path = Path(path)
+    _check_x(path, x.shape, x.dtype)
+    header = _Header(_check_labels(path, y, len(x)), _check_split(path, "train_idx", train_idx, len(x)),
+                     _check_split(path, "test_idx", test_idx, len(x)), {})
+    _check_counts(path, header)
 
 
 def _check_labels(path: Path, y: np.ndarray, n: int) -> np.ndarray:

@@ -40,6 +40,7 @@ NOISE = {"offset_latent": 1.0, "offset_feature": 0.2, "step_latent": 1.0, "step_
 FREQ_RANGE = (0.25, 1.4)
 TEST_FRACTION = 0.2
 FORMAT_SOURCE = "surrogate"
+DEFAULT_CLIPS_PER_CLASS = 1000  # what ensure_surrogate builds (tests shrink it)
 
 
 def _shared_structure(seed: int, num_classes: int) -> dict[str, np.ndarray]:
@@ -125,5 +126,5 @@ def ensure_surrogate(path: str | os.PathLike | None = None) -> Path:
     target = Path(path) if path is not None else default_surrogate_path()
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_surrogate(target)
+        write_surrogate(target, clips_per_class=DEFAULT_CLIPS_PER_CLASS)
     return target

@@ -1,0 +1,73 @@
+"""``cl-rnn data surrogate | import-pickle | audioset``: build or import a dataset file."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from cl_rnn.data.store import DataError, load_dataset
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cl-rnn data", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    surrogate = commands.add_parser("surrogate", help="write the deterministic surrogate dataset")
+    surrogate.add_argument("--out", default=None,
+                           help="output file (default: the cache used by runs without --data)")
+    surrogate.add_argument("--seed", type=int, default=0)
+    surrogate.add_argument("--clips-per-class", type=int, default=1000)
+    surrogate.add_argument("--num-classes", type=int, default=100)
+    legacy = commands.add_parser("import-pickle", help="convert the study's released pickle")
+    legacy.add_argument("file", help="pickle holding [x, y, train_ind, test_ind]")
+    legacy.add_argument("--out", default="split_audioset.h5")
+    audioset = commands.add_parser("audioset", help="build from AudioSet's released features")
+    audioset.add_argument("--features", required=True,
+                          help="features.tar.gz, a folder of TFRecord files, or one TFRecord file")
+    audioset.add_argument("--meta", required=True, help="folder with class_labels_indices.csv, "
+                          "confidence_data.csv and ontology.json")
+    audioset.add_argument("--out", default="split_audioset.h5")
+    audioset.add_argument("--num-classes", type=int, default=100)
+    audioset.add_argument("--clips-per-class", type=int, default=1000)
+    audioset.add_argument("--test-fraction", type=float, default=0.2)
+    audioset.add_argument("--seed", type=int, default=42)
+    audioset.add_argument("--min-confidence", type=int, default=70)
+    audioset.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> Path:
+    if args.command == "surrogate":
+        from cl_rnn.data.surrogate import default_surrogate_path, write_surrogate
+
+        out = Path(args.out) if args.out else default_surrogate_path()
+        if args.out is None and (args.seed, args.clips_per_class, args.num_classes) != (0, 1000, 100):
+            raise DataError(f"{out}: the default cache holds the default surrogate only; "
+                            "pass --out for other settings")
+        return write_surrogate(out, args.seed, args.clips_per_class, args.num_classes)
+    if args.command == "import-pickle":
+        from cl_rnn.data.legacy import import_pickle
+
+        return import_pickle(args.file, args.out)
+    from cl_rnn.data.audioset import build_from_features
+
+    return build_from_features(args.features, args.meta, args.out, args.num_classes,
+                               args.clips_per_class, args.test_fraction, args.seed,
+                               args.min_confidence, progress=not args.no_progress)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status 0 on success, 2 (one error line, no traceback) on bad input."""
+    args = _parser().parse_args(argv)
+    try:
+        out = _run(args)
+        dataset = load_dataset(out)
+    except (DataError, ValueError) as err:
+        print(f"cl-rnn data: error: {err}", file=sys.stderr)
+        return 2
+    counts = dataset.y.bincount()
+    print(f"{out}: {len(dataset.y)} clips, {len(counts)} classes "
+          f"({int(counts.min())}-{int(counts.max())} per class), "
+          f"{len(dataset.train_idx)} train / {len(dataset.test_idx)} test, "
+          f"source {dataset.attrs.get('source')}")
+    return 0
