@@ -154,6 +154,10 @@ def build_from_features(features: str | Path, meta_dir: str | Path, dst: str | P
     counts = np.bincount(labels[_single_label(keys)], minlength=len(candidates))
     chosen = choose_classes(counts, num_classes, features)
     per_class = _kept_clips(scan, chosen, len(candidates))
+    short = [candidates[c].name for c, k in zip(chosen, per_class) if len(k) < clips_per_class]
+    if short:
+        warnings.warn(f"{len(short)} classes have fewer than {clips_per_class} clips "
+                      f"(e.g. {short[0]!r}): they get fewer training/test clips")
     slots, y, n_train = _split(per_class, clips_per_class, test_fraction, seed)
     x = _materialise(features, scan, slots, progress)
     classes = [candidates[c] for c in chosen]
