@@ -18,6 +18,8 @@ import h5py
 import numpy as np
 import torch
 
+from cl_rnn.data.split import stratified_split
+
 FORMAT_VERSION = 1
 STEPS, FEATURES = 10, 128
 SPLIT_NAMES = ("train_idx", "test_idx")
@@ -243,8 +245,6 @@ def class_order(num_classes: int, num_tasks: int, num_classes_per_task: int,
 
 def _plan_tasks(path: Path, header: _Header, num_tasks: int, num_classes_per_task: int,
                 data_random_seed: int, val_set_size: int) -> list[_TaskPlan]:
-    from sklearn.model_selection import train_test_split
-
     k = int(header.y.max()) + 1
     try:
         order = class_order(k, num_tasks, num_classes_per_task, data_random_seed)
@@ -259,8 +259,7 @@ def _plan_tasks(path: Path, header: _Header, num_tasks: int, num_classes_per_tas
         val = train[:0]
         if val_set_size > 0:
             try:
-                train, val = train_test_split(train, test_size=val_set_size,
-                                              stratify=header.y[train], random_state=data_random_seed)
+                train, val = stratified_split(train, header.y[train], val_set_size, data_random_seed)
             except ValueError as err:
                 raise DataError(f"{path}: task {t}: cannot split {val_set_size} validation "
                                 f"clips from {len(train)}: {err}") from None

@@ -124,6 +124,7 @@ def test_archive_gives_the_same_file_as_the_folder(features, tmp_path):
     assert (from_folder.x == from_archive.x).all() and (from_folder.y == from_archive.y).all()
 
 
+@pytest.mark.filterwarnings("ignore:.*ties at the cutoff")
 def test_short_class_gets_fewer_clips(features, tmp_path):
     folder, _, content = features
     with pytest.warns(UserWarning, match="fewer than 10 clips"):
