@@ -60,12 +60,10 @@ def read_config(run_dir: Path) -> Config:
 def read_matrix(run_dir: Path) -> np.ndarray:
     """The accuracy matrix A[t, k] in %, NaN where a row was not reached."""
     path = Path(run_dir) / "accuracy_matrix.csv"
-    if not path.is_file():
-        raise AnalysisError(f"{path}: missing")
-    frame = pd.read_csv(path, header=None)
-    if not pd.api.types.is_numeric_dtype(frame.iloc[:, -1]) or frame.shape[0] != frame.shape[1]:
-        frame = pd.read_csv(path, index_col=0)  # written with a header row and a task column
-    return frame.to_numpy(dtype=float)
+    try:
+        return pd.read_csv(path, index_col=0).to_numpy(dtype=float)
+    except (OSError, ValueError) as err:
+        raise AnalysisError(f"{path}: unreadable accuracy matrix ({err})") from None
 
 
 def _mean(values: list[float]) -> float:
@@ -122,37 +120,29 @@ def _table_of_run_folders(root: Path, run_dirs: list[Path]) -> pd.DataFrame:
     return pd.concat([info, params.reset_index(drop=True)], axis=1)
 
 
-# trials.csv column names that mean one of ours; the rest are the sampled hyperparameters.
+# trials.csv column names (hpsearch.records) that mean one of ours; the rest are sampled flags.
 TRIALS_CSV_NAMES = {"trial_id": "trial", "during_mean": "during", "final_mean": "final",
                     "min_during_accuracy": "min_during", "min_final_accuracy": "min_final",
-                    "run_folder": "run_dir", "out_dir": "run_dir", "duration": "seconds"}
-TRIALS_CSV_SKIP = {"error_file", "node", "node_id", "iterations", "tasks_done", "mean_during_accuracy",
-                   "mean_final_accuracy"}
-PARAM_PREFIXES = ("param_", "params_", "config/", "params.")
-
-
-def _param_name(column: str) -> str:
-    for prefix in PARAM_PREFIXES:
-        if column.startswith(prefix):
-            return column[len(prefix):]
-    return column
+                    "run_folder": "run_dir", "duration": "seconds"}
+TRIALS_CSV_SKIP = ("tasks_done", "node")
 
 
 def _table_of_trials_csv(root: Path) -> pd.DataFrame:
     """trials.csv gives state, error and sampled values; each run folder adds what the csv lacks."""
-    trials = pd.read_csv(root / "trials.csv").rename(columns=TRIALS_CSV_NAMES)
-    trials = trials.drop(columns=[c for c in trials.columns if c in TRIALS_CSV_SKIP])
-    trials = trials.rename(columns=_param_name)
+    from hpsearch.records import TRIALS_CSV, read_rows
+
     rows = []
-    for record in trials.to_dict("records"):
+    for record in read_rows(root / TRIALS_CSV).values():
+        record = {TRIALS_CSV_NAMES.get(k, k): v for k, v in record.items() if k not in TRIALS_CSV_SKIP}
         run_dir = _resolve_run_dir(root, record.get("run_dir"))
         outcome = read_outcome(run_dir) if run_dir is not None else {}
         row = {**outcome, **{k: v for k, v in record.items() if not _missing(v)}}
         row["run_dir"] = str(run_dir) if run_dir is not None else ""
-        row["trial"] = str(row.get("trial", len(rows)))
         rows.append(row)
     table = pd.DataFrame(rows)
-    params = [c for c in trials.columns if c not in INFO]
+    if table.empty:
+        raise AnalysisError(f"{root / TRIALS_CSV}: no trials yet")
+    params = [c for c in table.columns if c not in INFO]
     return table.reindex(columns=[*INFO, *params])
 
 
@@ -180,8 +170,8 @@ def load_runs(root: str | Path) -> pd.DataFrame:
         if not run_dirs:
             raise AnalysisError(f"{root}: no trials.csv and no run folder (config.json + command.txt) in it")
         table = _table_of_run_folders(root, run_dirs)
-    for column in METRICS:
-        table[column] = pd.to_numeric(table[column], errors="coerce")
+    for column in METRICS:  # a failed trial's -inf in trials.csv means "no value"
+        table[column] = pd.to_numeric(table[column], errors="coerce").replace([np.inf, -np.inf], np.nan)
     return table
 
 

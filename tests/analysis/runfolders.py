@@ -1,41 +1,39 @@
 """Constructed run folders and sweeps (the layout of cl_rnn.results) for the analysis tests."""
 from __future__ import annotations
 
-import dataclasses
-import json
+import math
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from cl_rnn.config import Config, command_line
+from cl_rnn.config import Config
+from cl_rnn.metrics import overview
+from cl_rnn.results import Result, RunFolder
+from hpsearch.records import TRIALS_CSV, write_rows
 
 
-def matrix_with(during: list[float], final: list[float]) -> np.ndarray:
-    """A lower-triangular accuracy matrix whose diagonal is ``during`` and last row ``final``."""
-    n = len(during)
-    matrix = np.full((n, n), np.nan)
-    for t in range(n):
-        matrix[t, : t + 1] = np.linspace(during[t] - 5, during[t], t + 1)
-        matrix[t, t] = during[t]
-    if len(final) == n:
-        matrix[n - 1] = final
+def matrix_with(during: list[float], final: list[float], num_tasks: int) -> np.ndarray:
+    """An accuracy matrix whose diagonal is ``during`` and whose last reached row is ``final``."""
+    matrix = np.full((num_tasks, num_tasks), np.nan)
+    for t, value in enumerate(during):
+        matrix[t, : t + 1] = np.linspace(value - 5, value, t + 1)
+    matrix[len(during) - 1, : len(final)] = final
     return matrix
 
 
 def write_run(run_dir: Path, config: Config, during: list[float], final: list[float],
               finished: bool = True, stop_reason: str | None = None, seconds: float = 3.0,
               compression_ratio: float = 1.0) -> Path:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config = config.replace(out_dir=str(run_dir))
-    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config)))
-    (run_dir / "command.txt").write_text(command_line(config) + "\n")
-    result = {"finished": finished, "stop_reason": stop_reason, "during": during, "final": final,
-              "seconds": seconds, "compression_ratio": compression_ratio, "method": "finetune",
-              "seed": config.random_seed}
-    (run_dir / "result.json").write_text(json.dumps(result))
-    np.savetxt(run_dir / "accuracy_matrix.csv", matrix_with(during, final), delimiter=",", fmt="%.4f")
-    return run_dir
+    """A run folder written by cl_rnn.results itself, with constructed accuracies."""
+    config = config.replace(out_dir=str(run_dir), overwrite=True)
+    folder = RunFolder(config)
+    matrix = matrix_with(during, final, config.num_tasks)
+    summary = overview(matrix, multitask=False, compression_ratio=compression_ratio,
+                       rnn_arch=config.rnn_arch, hnet_arch=config.nh_hmlp_arch,
+                       num_train_iter=config.n_iter, finished=finished)
+    folder.write(Result(matrix, list(during), list(final), finished, stop_reason, folder.path, summary,
+                        compression_ratio, seconds), config.random_seed)
+    return folder.path
 
 
 BASE = Config(multi_head=True, num_tasks=3, n_iter=30)
@@ -69,16 +67,21 @@ def build_runs_folder(root: Path) -> Path:
 
 
 def build_sweep_folder(root: Path) -> Path:
-    """A sweep: trials.csv (state, error, sampled params) and run folders; F has no run folder."""
+    """A sweep as hpsearch run leaves it: trials.csv (written by hpsearch.records, run folders
+    relative to the sweep, -inf for a failed trial) and run folders; F failed without one."""
     rows = []
     for name, (state, lr, batch, during, final) in TRIALS.items():
-        run_dir = ""
-        if state != "failed":
-            run_dir = str(write_run(root / "runs" / f"trial_{name}", trial_config(lr, batch), during,
-                                    final, finished=state == "finished",
-                                    stop_reason=None if state == "finished" else "pruned by ASHA"))
-        rows.append({"trial_id": name, "state": state, "lr": lr, "batch_size": batch,
-                     "during_mean": float(np.mean(during)), "final_mean": float(np.mean(final)),
-                     "run_dir": run_dir, "error": "ValueError: boom" if state == "failed" else ""})
-    pd.DataFrame(rows).to_csv(root / "trials.csv", index=False)
+        row = {"trial_id": name, "state": state, "lr": lr, "batch_size": batch,
+               "during_mean": float(np.mean(during)), "final_mean": float(np.mean(final)),
+               "duration": 4.0, "run_folder": "", "stop_reason": "", "error": ""}
+        if state == "failed":
+            row.update(during_mean=-math.inf, final_mean=-math.inf, error="ValueError: boom")
+        else:
+            write_run(root / f"trial_{name}" / "run", trial_config(lr, batch), during, final,
+                      finished=state == "finished")
+            row["run_folder"] = f"trial_{name}/run"
+        if state == "pruned":
+            row["stop_reason"] = "stopped early by the scheduler"
+        rows.append(row)
+    write_rows(root / TRIALS_CSV, rows)
     return root

@@ -61,7 +61,7 @@ def test_failed_trial_of_a_sweep_keeps_its_error_from_trials_csv(sweep_folder):
     table = load_runs(sweep_folder)
     failed = table[table["state"] == "failed"].iloc[0]
     assert failed["error"] == "ValueError: boom" and failed["run_dir"] == ""
-    assert not math.isnan(failed["final"])  # from trials.csv; still never wins
+    assert math.isnan(failed["final"])  # -inf in trials.csv: no value
 
 
 def test_bad_input_is_one_clear_error(tmp_path):
