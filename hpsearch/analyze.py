@@ -23,6 +23,7 @@ INFO = ["trial", "state", *METRICS, "stop_reason", "error", "run_dir"]
 # Flags that never change what a run computes, so never count as hyperparameters.
 NOT_HYPERPARAMETERS = {"out_dir", "overwrite", "loglevel_info", "show_plots", "use_cuda"}
 CRITERION_STOP = "during_acc_criterion"
+SEEDS_DIR = "seeds"  # hpsearch seeds writes its reruns here
 
 
 class AnalysisError(Exception):
@@ -37,7 +38,9 @@ def is_run_folder(path: Path) -> bool:
 
 
 def find_run_folders(root: Path) -> list[Path]:
-    return sorted(p.parent for p in Path(root).rglob("command.txt") if is_run_folder(p.parent))
+    """Run folders under ``root``, except the seed reruns of ``hpsearch seeds`` (not trials)."""
+    found = (p.parent for p in Path(root).rglob("command.txt") if is_run_folder(p.parent))
+    return sorted(d for d in found if d.relative_to(root).parts[:1] != (SEEDS_DIR,))
 
 
 def read_json(path: Path) -> dict:

@@ -117,6 +117,110 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- hpsearch analyze | export | seeds | report -----------------------------------------------------
+
+def _sweep_args(top: int) -> tuple[Argument, ...]:
+    return (arg("sweep", metavar="SWEEP", help="A sweep folder (results/NAME) or any folder of run folders."),
+            arg("--by", choices=("final", "during", "pareto"), default="final",
+                help="Rank by mean final (default) or mean during accuracy, or list the Pareto front."),
+            arg("--top", type=int, default=top, help=f"How many winners (default {top}; 0: all)."),
+            arg("--min-during", type=float, metavar="X",
+                help="Only trials with mean during accuracy >= X (%%)."))
+
+
+def _analysis_errors() -> tuple[type[Exception], ...]:
+    from hpsearch.analyze import AnalysisError
+
+    return AnalysisError, FileNotFoundError
+
+
+@subcommand("analyze", "Rank a sweep's finished trials by final or during accuracy, or its Pareto front.",
+            *_sweep_args(10), arg("--csv", metavar="FILE", help="Also write the whole table (every trial)."))
+def analyze(args: argparse.Namespace) -> int:
+    """One row per trial: state, mean and min during and final accuracy, duration, hyperparameters.
+    Pruned and failed trials are listed in --csv but never ranked."""
+    from hpsearch import analyze as analysis
+    from hpsearch.export import write_atomic
+
+    try:
+        table = analysis.load_runs(args.sweep)
+        ranked = analysis.select(table, args.by, args.top, args.min_during)
+    except _analysis_errors() as err:
+        raise UsageError(str(err)) from None
+    heading = "Pareto front" if args.by == "pareto" else f"Top {len(ranked)} by mean {args.by} accuracy"
+    print(f"{args.sweep}: {len(table)} trials ({analysis.state_counts(table)})\n{heading}:")
+    print(analysis.format_ranking(ranked, analysis.param_columns(table)))
+    if args.csv:
+        write_atomic(args.csv, table.to_csv(index=False))
+        print(f"table of all {len(table)} trials: {args.csv}")
+    return 0
+
+
+@subcommand("export", "Write the winners as train_split_audioset.py command lines (default SWEEP/winners.txt).",
+            *_sweep_args(1), arg("--out", metavar="FILE", help="Where to write (default SWEEP/winners.txt)."))
+def export(args: argparse.Namespace) -> int:
+    """Each line holds the trial's whole configuration (fixed, sampled and sweep-set flags, its seed),
+    never its run folder: running it reproduces the trial's accuracy matrix."""
+    from pathlib import Path
+
+    from hpsearch.analyze import load_runs
+    from hpsearch.export import export as export_winners
+
+    out = Path(args.out or Path(args.sweep) / "winners.txt")
+    try:
+        text = export_winners(load_runs(args.sweep), out, args.by, args.top, args.min_during)
+    except _analysis_errors() as err:
+        raise UsageError(str(err)) from None
+    print(text + f"written to {out}")
+    return 0
+
+
+@subcommand("seeds", "Rerun the winners with N seeds as Ray trials; mean, std, SEM and min over seeds.",
+            *_sweep_args(1), arg("--num-seeds", type=int, default=10, help="Runs per winner (default 10)."),
+            arg("--max-concurrent", type=int, help="At most this many reruns at once (default: one per CPU)."),
+            arg("--address", help="Join this Ray cluster (HOST:PORT)."),
+            arg("--verbose", action="store_true", help="Ray's own progress and logs."))
+def seeds(args: argparse.Namespace) -> int:
+    """The winner's own seed plus seeds 0, 1, ... with --during_acc_criterion off, each into
+    SWEEP/seeds/<trial>/seed_<s>/; reruns that already have a result are not repeated."""
+    import functools
+    from pathlib import Path
+
+    from hpsearch import ray_adapter
+    from hpsearch.analyze import load_runs
+    from hpsearch.seeds import SEEDS_CSV, SEEDS_DIR, format_statistics, run_seeds
+
+    runner = functools.partial(ray_adapter.run_configs, storage=Path(args.sweep) / SEEDS_DIR,
+                               address=args.address, verbose=args.verbose, max_concurrent=args.max_concurrent)
+    try:
+        rows, stats = run_seeds(args.sweep, load_runs(args.sweep), runner, args.by, args.top,
+                                args.num_seeds, args.min_during)
+    except _analysis_errors() as err:
+        raise UsageError(str(err)) from None
+    shown = rows[["trial", "seed", "state", "during", "final", "error"]]
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print(format_statistics(stats))
+    print(f"written to {Path(args.sweep) / SEEDS_CSV}")
+    return 0
+
+
+@subcommand("report", "Plots (PNG) and a Markdown summary of a sweep: SWEEP/report.md, SWEEP/plots/.",
+            *_sweep_args(5)[:3])
+def report(args: argparse.Namespace) -> int:
+    """The winner's accuracy matrix and per-task accuracy, during vs final of all trials with the
+    Pareto front, Optuna's hyperparameter importances, the ranking and the winners' command lines."""
+    from hpsearch.report import write_report
+
+    try:
+        path = write_report(args.sweep, args.by, args.top)
+    except _analysis_errors() as err:
+        raise UsageError(str(err)) from None
+    print(f"{path}")
+    for png in sorted((path.parent / "plots").glob("*.png")):
+        print(f"  {png}")
+    return 0
+
+
 # --- entry point -----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:

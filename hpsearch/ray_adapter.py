@@ -12,6 +12,7 @@ import functools
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ import search_spaces  # noqa: E402
 from hpsearch import journal, progress, records  # noqa: E402
 from hpsearch.sweep import SweepSettings  # noqa: E402
 from hpsearch.trial import FAILED, OBJECTIVE, TrainFunction, TrialPlan, run_trial  # noqa: E402
+from hpsearch.trial import failure_metrics, result_metrics  # noqa: E402
 
 RUN_FOLDER = "run"  # inside each trial's folder
 
@@ -195,3 +197,41 @@ def resume(sweep_dir: Path, plan: TrialPlan, train: TrainFunction | None) -> Non
     if not tune.Tuner.can_restore(str(sweep_dir)):
         raise FileNotFoundError(f"{sweep_dir}: no Ray experiment to resume")
     tune.Tuner.restore(str(sweep_dir), trainable=trainable(plan, train), resume_errored=True).fit()
+
+
+# --- fixed configurations (hpsearch seeds) ------------------------------------------------------
+
+def _fixed_trainable(config: dict[str, Any], configs: list[Any], train: TrainFunction | None) -> None:
+    if train is None:
+        from cl_rnn.train import train
+    fixed = configs[config["index"]]
+    try:
+        metrics = result_metrics(train(fixed))
+    except Exception as error:  # noqa: BLE001 - one failed rerun must not stop the others
+        metrics = failure_metrics(error, fixed.out_dir)
+    tune.report(metrics)
+
+
+def run_configs(configs: list[Any], storage: Path, address: str | None = None, verbose: bool = False,
+                max_concurrent: int | None = None, train: TrainFunction | None = None) -> list[str]:
+    """Run fixed ``Config``s as Ray trials, one CPU each; each writes its own ``out_dir``.
+
+    Returns each config's error text ("" when it ran); the Ray experiment goes under ``storage``.
+    """
+    started = start(address, verbose)
+    try:
+        tuner = tune.Tuner(
+            tune.with_resources(tune.with_parameters(_fixed_trainable, configs=configs, train=train), {"cpu": 1}),
+            param_space={"index": tune.grid_search(list(range(len(configs))))},
+            tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=max_concurrent),
+            run_config=tune.RunConfig(
+                name=f"ray_{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str(Path(storage).resolve()),
+                verbose=2 if verbose else 0, failure_config=tune.FailureConfig(max_failures=0)))
+        grid = tuner.fit()
+    finally:
+        stop(started)
+    errors = ["the rerun did not report"] * len(configs)
+    for result in grid:
+        metrics = result.metrics or {}
+        errors[result.config["index"]] = metrics.get("error") or (str(result.error) if result.error else "")
+    return errors

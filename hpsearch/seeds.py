@@ -18,10 +18,9 @@ import numpy as np
 import pandas as pd
 
 from cl_rnn.config import Config
-from hpsearch.analyze import FINISHED, AnalysisError, read_outcome, select
+from hpsearch.analyze import FINISHED, SEEDS_DIR, AnalysisError, read_outcome, select
 from hpsearch.export import winner_config, write_atomic
 
-SEEDS_DIR = "seeds"
 SEEDS_CSV = "seeds.csv"
 # runs the configs (each writes its own out_dir); returns an error text per config that raised
 Runner = Callable[[list[Config]], list[str]]

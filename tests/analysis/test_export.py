@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import shlex
 
+import numpy as np
 import pytest
 
-from cl_rnn.config import from_argv
+from cl_rnn.config import Config, from_argv
 from hpsearch.analyze import AnalysisError, load_runs
 from hpsearch.export import command_lines, export
 
@@ -59,3 +60,21 @@ def test_sampled_values_show_even_when_they_equal_the_default(tmp_path):
     line = command_lines(export(load_runs(sweep), sweep / "w.txt", by="during"))[0]
     assert "--lr=0.001" in line and "--batch_size=64" in line  # both are the defaults
     assert parse(line) == trial_config(1e-3, 64)
+
+
+def test_running_an_exported_line_reproduces_the_accuracy_matrix(tmp_path, tiny_dataset_path):
+    from cl_rnn.train import train
+
+    sweep = tmp_path / "sweep"
+    original = Config(multi_head=True, num_tasks=2, n_iter=30, batch_size=16, rnn_arch="8", lr=0.005,
+                      clip_grad_norm=1.0, orthogonal_hh_reg=0.1, val_set_size=20, val_iter=10,
+                      random_seed=7, data=str(tiny_dataset_path), out_dir=str(sweep / "trial_x" / "run"))
+    first = train(original)
+    line = command_lines(export(load_runs(sweep), sweep / "winners.txt"))[0]
+    rerun = parse(line)  # what train_split_audioset.py does with the line
+    assert rerun == original.replace(out_dir="")
+    second = train(rerun.replace(out_dir=str(tmp_path / "rerun")))
+    assert not np.isnan(first.accuracy_matrix).any()
+    np.testing.assert_array_equal(second.accuracy_matrix, first.accuracy_matrix)
+    files = [(d / "accuracy_matrix.csv").read_text() for d in (tmp_path / "rerun", sweep / "trial_x" / "run")]
+    assert files[0] == files[1]

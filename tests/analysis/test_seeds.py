@@ -90,3 +90,27 @@ def test_the_during_criterion_is_switched_off_for_reruns(tmp_path):
     runner = FakeRunner()  # asserts the criterion is "-1" in every config it gets
     rows, _ = run_seeds(tmp_path / "runs", load_runs(tmp_path / "runs"), runner, num_seeds=2)
     assert len(runner.calls[0]) == 2 and list(rows["state"]) == ["finished", "finished"]
+
+
+def test_reruns_run_as_ray_trials_and_the_original_seed_reproduces(tmp_path, tiny_dataset_path):
+    import functools
+
+    import numpy as np
+
+    from cl_rnn.train import train
+    from hpsearch import ray_adapter
+    from hpsearch.analyze import read_matrix
+    from hpsearch.seeds import SEEDS_DIR, rerun_dir
+
+    sweep = tmp_path / "sweep"
+    original = Config(multi_head=True, num_tasks=2, n_iter=20, batch_size=16, rnn_arch="8", lr=0.005,
+                      val_set_size=20, val_iter=10, random_seed=5, during_acc_criterion="1",
+                      data=str(tiny_dataset_path), out_dir=str(sweep / "trial_x" / "run"))
+    train(original)
+    runner = functools.partial(ray_adapter.run_configs, storage=sweep / SEEDS_DIR, max_concurrent=2)
+    rows, stats = run_seeds(sweep, load_runs(sweep), runner, num_seeds=2)
+    assert list(rows["seed"]) == [5, 0] and list(rows["state"]) == ["finished", "finished"]
+    assert stats.iloc[0]["finished"] == 2
+    assert len(load_runs(sweep)) == 1  # the reruns under seeds/ are not trials of the folder
+    np.testing.assert_array_equal(read_matrix(rerun_dir(sweep, "trial_x/run", 5)),
+                                  read_matrix(sweep / "trial_x" / "run"))
