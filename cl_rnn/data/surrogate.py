@@ -10,15 +10,22 @@ carried by how the sound evolves.  The surrogate imitates that with a small gene
   subspace, ``u cos(w t + phase) + v sin(w t + phase)`` with their own frequency near the class's.
 * A clip picks one prototype and draws a random phase, amplitude and small frequency jitter; the
   class is therefore in the *dynamics* (which plane rotates, how fast), not in any single frame.
-* Nuisance factors hide the class from a single frame: a large per-clip static offset (a
-  "recording channel") in latent and feature space, per-step latent noise and per-feature noise.
-  Differencing over time removes the static offset, so a recurrent net that reads all 10 steps
-  beats one that sees only the last step by a wide margin.
-* Values are quantised like VGGish: ``128 + SCALE * features``, rounded and clipped to 0..255.
+* Nuisance factors hide the class from a single frame: a per-clip static offset (a "recording
+  channel") in latent and feature space, per-step latent noise and per-feature noise.  Within a
+  task's 10 classes the rotation planes overlap (12 latent dimensions, 6 per class), so one frame
+  is ambiguous; a recurrent net that reads all 10 steps beats one that sees only the last step by
+  a wide margin (about 73% vs 31% during accuracy in the study's setting, ~99% vs ~70% with
+  inputs scaled to unit range).
+* Values are quantised like VGGish: ``128 + SCALE * features``, rounded and clipped to 0..255
+  (mean ~128, std ~85, ~12% of the bytes at each bound).
 
-Every class is generated from its own random stream (seeded by ``(seed, class)``), so the result
-does not depend on how generation is chunked, and the whole 100 x 1000 set is built class block by
-class block to keep memory low.  Layout: all training clips class by class, then all test clips,
+Much of the difficulty in the study's setting comes from feeding raw 0..255 bytes to a tanh LSTM
+(saturated gates), as with the real data: the class signal must span a large share of the byte
+range for such a net to learn at all, so the task is made hard by overlapping classes rather than
+by heavy noise.  ``bench/surrogate_regime.py`` measures the regime.
+
+Every class is generated from its own random stream (seeded by ``(seed, class)``), one class at
+a time into a preallocated uint8 array, so float temporaries stay small (~2 s for 100 x 1000).  Layout: all training clips class by class, then all test clips,
 like the study's released file; 80% of each class's clips are for training.
 """
 from __future__ import annotations
