@@ -42,13 +42,14 @@ class TrialPlan:
 
 
 def _mean(values: list[float]) -> float:
-    finite = [v for v in values if not math.isnan(v)]
-    return sum(finite) / len(finite) if finite else -math.inf
+    """NaN when there is nothing to average (e.g. during accuracy of a multitask run)."""
+    known = [v for v in values if not math.isnan(v)]
+    return sum(known) / len(known) if known else math.nan
 
 
 def _minimum(values: list[float]) -> float:
-    finite = [v for v in values if not math.isnan(v)]
-    return min(finite) if finite else -math.inf
+    known = [v for v in values if not math.isnan(v)]
+    return min(known) if known else math.nan
 
 
 def summarize(during: list[float], final: list[float]) -> dict[str, float]:
@@ -67,7 +68,8 @@ def task_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
 def result_metrics(result: Any) -> dict[str, Any]:
     """The last report of a run that returned: finished, or pruned by --during_acc_criterion."""
     during, final = [float(v) for v in result.during], [float(v) for v in result.final]
-    return {"task": max(len(during) - 1, 0), "tasks_done": len(during), **summarize(during, final),
+    done = len(during) or len(final)  # a multitask run has no during accuracies
+    return {"task": max(done - 1, 0), "tasks_done": done, **summarize(during, final),
             "state": FINISHED if result.finished else PRUNED, "stop_reason": result.stop_reason or "",
             "run_folder": str(result.out_dir), "error": ""}
 

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
+from hpsearch_fakes import subprocess_env
+
 # Ray workers inherit the environment of the process that starts Ray: let them import the fakes.
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), str(REPO), os.environ.get("PYTHONPATH")]))
+os.environ["PYTHONPATH"] = subprocess_env()["PYTHONPATH"]
 
 
 @pytest.fixture(scope="session")
@@ -24,8 +23,3 @@ def ray_local():
                  logging_level="ERROR")
     yield
     ray.shutdown()
-
-
-def subprocess_env(**extra: str) -> dict[str, str]:
-    """Environment for an ``hpsearch`` child process: quiet, fakes importable."""
-    return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **extra}

@@ -19,6 +19,17 @@ import numpy as np
 from cl_rnn.config import Config, command_line
 from cl_rnn.rules import during_criteria
 
+# Tiny real runs: 2 tasks of the tiny surrogate (240 training clips each), a few iterations.
+TINY = {"num_tasks": 2, "val_set_size": 50, "val_iter": 10}
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """Environment for an ``hpsearch`` child process: quiet, the repository and these fakes importable."""
+    path = os.pathsep.join(filter(None, [str(HERE), str(REPO), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, "RAY_USAGE_STATS_ENABLED": "0", **extra}
+
 
 @dataclass
 class FakeResult:
@@ -81,6 +92,15 @@ def train_failing(config: Config, report: Any = None, tasks: Any = None) -> Fake
     if config.lr > 1e-3:
         raise TrainingDiverged(f"loss is nan at task 0, iteration 3 (lr={config.lr:.3g})")
     return train(config, report, tasks)
+
+
+def real_train_failing(config: Config, report: Any = None, tasks: Any = None) -> Any:
+    """cl_rnn.train.train, except that it diverges whenever lr > 1e-3."""
+    from cl_rnn.train import TrainingDiverged as Diverged, train as real_train
+
+    if config.lr > 1e-3:
+        raise Diverged(f"loss is nan at task 0, iteration 3 (lr={config.lr:.3g})")
+    return real_train(config, report, tasks)
 
 
 def train_crashing_once(config: Config, report: Any = None, tasks: Any = None) -> FakeResult:

@@ -56,6 +56,22 @@ def test_eight_trials_finish_prune_and_fail_as_their_runs_do(tmp_path, ray_local
     assert "best trial by final accuracy" in out and "run folder" in out
 
 
+def test_eight_real_tiny_runs(tmp_path, ray_local, tiny_dataset_path, capsys):
+    """cl_rnn.train.train in every trial: run folders like single runs, a journal of 8 complete trials."""
+    rows = sweep.run(settings(tmp_path, "real", data=str(tiny_dataset_path), n_iter=20,
+                              flags=hpsearch_fakes.TINY))
+    assert len(rows) == 8 and all(row["state"] == FINISHED for row in rows)
+    for row in rows:
+        run_dir = tmp_path / "real" / row["run_folder"]
+        assert (run_dir / "performance_overview.txt").is_file() and (run_dir / "accuracy_matrix.csv").is_file()
+        assert f"--lr={row['lr']!r}" in (run_dir / "command.txt").read_text()
+        assert 0 <= row["final_mean"] <= 100 and 0 <= row["during_mean"] <= 100
+    study = load_journal(tmp_path, "real")
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 8
+    assert study.best_value == max(row["final_mean"] for row in rows)
+    assert "command: python3 train_split_audioset.py" in capsys.readouterr().out
+
+
 def test_asha_stops_weak_trials_after_a_task(tmp_path, ray_local):
     rows = sweep.run(settings(tmp_path, "asha", scheduler="asha", max_concurrent=1, flags={"num_tasks": 4}),
                      train=hpsearch_fakes.train)

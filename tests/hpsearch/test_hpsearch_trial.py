@@ -7,6 +7,7 @@ import optuna
 import pytest
 
 import hpsearch_fakes
+import search_spaces
 from hpsearch import journal, progress, records
 from hpsearch.trial import FAILED, FINISHED, OBJECTIVE, PRUNED, RUNNING, TrialPlan, run_trial
 
@@ -101,3 +102,32 @@ def test_journal_mirror_keeps_states_params_and_values(tmp_path):
     assert again.trials[0].value == final[OBJECTIVE] and again.trials[0].params["lr"] == 1e-3
     assert again.trials[0].intermediate_values == {0: 80.0, 1: 79.0}
     assert journal.mirrored_ids(again) == {"a", "b", "c"}
+
+
+@pytest.mark.parametrize("method", search_spaces.names())
+def test_every_method_trains_with_the_real_trainer(tmp_path, tiny_dataset_path, method):
+    """A random draw of each space runs through cl_rnn.train.train and writes its run folder."""
+    from cl_rnn.train import train
+
+    space = search_spaces.load(method)
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1)).ask()
+    params = {**space.suggest(trial), **trial.params}
+    plan = TrialPlan(method, {**hpsearch_fakes.TINY, "n_iter": 10, "data": str(tiny_dataset_path)}, "final",
+                     str(tmp_path))
+    reports = []
+    final = run_trial(params, plan, tmp_path / "run", reports.append, train)
+    assert final["state"] == FINISHED, final["error"]
+    assert (tmp_path / "run" / "performance_overview.txt").is_file()
+    written = (tmp_path / "run" / "command.txt").read_text()
+    assert all(f"--{flag}" in written for flag in space.fixed if space.fixed[flag] is True)
+    assert 0 <= final["final_mean"] <= 100
+
+
+def test_a_real_run_below_the_during_criterion_is_pruned(tmp_path, tiny_dataset_path):
+    from cl_rnn.train import train
+
+    plan = TrialPlan("finetune", {**hpsearch_fakes.TINY, "n_iter": 5, "data": str(tiny_dataset_path),
+                                  "during_acc_criterion": "100"}, "final", str(tmp_path))
+    final = run_trial(PARAMS, plan, tmp_path / "run", lambda metrics: None, train)
+    assert final["state"] == PRUNED and final["stop_reason"].startswith("during_acc_criterion")
+    assert OBJECTIVE not in final and final["tasks_done"] == 1
