@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -56,11 +57,17 @@ def _run(args: argparse.Namespace) -> Path:
                                args.min_confidence, progress=not args.no_progress)
 
 
+def _show_warning(message: Warning | str, *_details: object) -> None:
+    print(f"cl-rnn data: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit status 0 on success, 2 (one error line, no traceback) on bad input."""
     args = _parser().parse_args(argv)
     try:
-        out = _run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            out = _run(args)
         dataset = load_dataset(out)
     except (DataError, ValueError) as err:
         print(f"cl-rnn data: error: {err}", file=sys.stderr)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,8 +61,8 @@ def write_dataset(path: str | os.PathLike, x: np.ndarray, y: np.ndarray, train_i
     """Write a dataset file atomically (temporary file in the same folder, then os.replace)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    # a unique name per writer: concurrent writers never share a temporary file
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
         with h5py.File(tmp, "w") as f:
             f.create_dataset("x", data=np.asarray(x, dtype=np.uint8))
