@@ -121,14 +121,21 @@ def check(settings: SweepSettings) -> None:
     try:
         space = search_spaces.load(settings.method)
         trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
-        plan_of(settings).config(space.suggest(trial), out_dir="")
+        config = plan_of(settings).config(space.suggest(trial), out_dir="")
     except (search_spaces.SpaceError, ConfigError) as err:
         raise SweepError(str(err)) from None
+    if config.multitask and settings.metric == "during":
+        raise SweepError("--metric during: a multitask run has no during accuracy; use --metric final")
 
 
 def _execute(settings: SweepSettings, train: TrainFunction | None, resuming: bool) -> list[dict[str, Any]]:
     from hpsearch import ray_adapter  # Ray loads only when a sweep runs
 
+    if not settings.data and not settings.address:
+        # Build the embedded dataset once here, not in every first trial at the same time.
+        from cl_rnn.data.surrogate import ensure_surrogate
+
+        ensure_surrogate()
     started = ray_adapter.start(settings.address, settings.verbose)
     try:
         plan = plan_of(settings)

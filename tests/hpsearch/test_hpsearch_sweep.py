@@ -107,6 +107,8 @@ def test_bad_settings_are_refused_with_one_line(tmp_path):
         sweep.run(settings(tmp_path, "y", flags={"num_tasks": 0}))
     with pytest.raises(sweep.SweepError, match="--data .*: no such file"):
         sweep.run(settings(tmp_path, "z", data=str(tmp_path / "missing.h5")))
+    with pytest.raises(sweep.SweepError, match="a multitask run has no during accuracy"):
+        sweep.run(settings(tmp_path, "m", method="multitask", metric="during"))
     with pytest.raises(sweep.SweepError, match="--flag n_iter: the sweep sets it"):
         sweep.parse_flags(["n_iter=3"])
     assert sweep.parse_flags(["num_tasks=2", "multi_head=true", "lr=0.5"]) == {
