@@ -5,8 +5,9 @@ As the study does: the winner's own seed plus seeds 0, 1, ... (N runs in all), w
 ddof 0 and SEM = std / sqrt(n).  Unlike the study, a seed is never run twice: when the winner's
 own seed is one of 0..N-2, the next unused seed takes its place.
 
-Each rerun writes a run folder SWEEP/seeds/<trial>/seed_<s>; a rerun whose folder already holds
-a result is not run again, so an interrupted ``hpsearch seeds`` continues where it stopped.
+Each rerun writes a run folder SWEEP/seeds/<trial>/seed_<s>; a rerun that already finished is not
+run again (failed and unfinished ones are), so an interrupted ``hpsearch seeds`` continues where it
+stopped.
 """
 from __future__ import annotations
 
@@ -55,8 +56,8 @@ def rerun_configs(sweep: Path, winners: pd.DataFrame, num_seeds: int) -> list[tu
     return jobs
 
 
-def _has_result(config: Config) -> bool:
-    return (Path(config.out_dir) / "result.json").is_file()
+def _finished(config: Config) -> bool:
+    return read_outcome(Path(config.out_dir))["state"] == FINISHED
 
 
 def seeds_table(jobs: list[tuple[str, Config]], errors: dict[str, str]) -> pd.DataFrame:
@@ -110,7 +111,7 @@ def run_seeds(sweep: str | Path, table: pd.DataFrame, runner: Runner, by: str = 
     if winners.empty:
         raise AnalysisError(f"{sweep}: no finished trial to rerun")
     jobs = rerun_configs(sweep, winners, num_seeds)
-    todo = [config for _, config in jobs if not _has_result(config)]
+    todo = [config for _, config in jobs if not _finished(config)]
     errors = runner(todo) if todo else []
     failed = {config.out_dir: error for config, error in zip(todo, errors) if error}
     rows = seeds_table(jobs, failed)

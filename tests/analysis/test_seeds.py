@@ -66,12 +66,16 @@ def test_statistics_match_a_hand_computation(sweep_folder):
     assert "SEM 9.43" in format_statistics(stats)
 
 
-def test_finished_reruns_are_not_run_again(sweep_folder):
+def test_finished_reruns_are_not_run_again_failed_ones_are(sweep_folder):
     runner = FakeRunner()
     table = load_runs(sweep_folder)
     run_seeds(sweep_folder, table, runner, num_seeds=3)
     run_seeds(sweep_folder, table, runner, num_seeds=4)
-    assert [[c.random_seed for c in call] for call in runner.calls] == [[42, 0, 1], [2]]
+    # seed 0 fails for real now: its run folder says so, and it is tried again next time
+    write_run(Path(sweep_folder / "seeds" / "B" / "seed_0"), Config(), [50.0], [50.0], finished=False,
+              stop_reason="loss became nan at iteration 3")
+    run_seeds(sweep_folder, table, runner, num_seeds=4)
+    assert [[c.random_seed for c in call] for call in runner.calls] == [[42, 0, 1], [2], [0, 2]]
 
 
 def test_top_two_winners_each_get_their_seeds(sweep_folder):
