@@ -28,7 +28,8 @@ def vm_hwm_mb():  # peak RSS of this process (ru_maxrss would include the parent
     return int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
 before = vm_hwm_mb()
 start = time.perf_counter()
-tasks = load_tasks(SimpleNamespace(data=sys.argv[1] if len(sys.argv) > 1 else "", num_tasks=10, num_classes_per_task=10,
+data = sys.argv[1] if len(sys.argv) > 1 else ""
+tasks = load_tasks(SimpleNamespace(data=data, num_tasks=10, num_classes_per_task=10,
                                    data_random_seed=42, val_set_size=500))
 seconds = time.perf_counter() - start
 peak = vm_hwm_mb()

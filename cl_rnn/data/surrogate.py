@@ -25,8 +25,9 @@ range for such a net to learn at all, so the task is made hard by overlapping cl
 by heavy noise.  ``bench/surrogate_regime.py`` measures the regime.
 
 Every class is generated from its own random stream (seeded by ``(seed, class)``), one class at
-a time into a preallocated uint8 array, so float temporaries stay small (~2 s for 100 x 1000).  Layout: all training clips class by class, then all test clips,
-like the study's released file; 80% of each class's clips are for training.
+a time into a preallocated uint8 array, so float temporaries stay small (~2 s for 100 x 1000).
+Layout: all training clips class by class, then all test clips, like the study's released file;
+80% of each class's clips are for training.
 """
 from __future__ import annotations
 

@@ -91,7 +91,8 @@ def test_missing_truncated_and_corrupt_files(tmp_path, tiny_dataset_path):
 def test_class_order_is_the_studys_permutation():
     order = class_order(100, 10, 10, 42)
     assert (order == np.random.RandomState(42).permutation(100).reshape(10, 10)).all()
-    assert (class_order(100, 5, 4, 3) == np.random.RandomState(3).permutation(100).reshape(10, 10)[:5, :4]).all()
+    study_rows = np.random.RandomState(3).permutation(100).reshape(10, 10)
+    assert (class_order(100, 5, 4, 3) == study_rows[:5, :4]).all()
     assert class_order(30, 3, 10, 0).shape == (3, 10)
     with pytest.raises(ValueError, match="need 40 classes"):
         class_order(30, 4, 10, 0)
@@ -109,7 +110,8 @@ def test_split_tasks_local_labels_and_stratified_validation(tiny_dataset_path):
         assert set(task.y_val.bincount().tolist()) == {5}  # stratified: 5 per class
         for x_part, y_part in ((task.x_train, task.y_train), (task.x_test, task.y_test)):
             global_labels = torch.tensor(task.classes)[y_part]
-            rows = [int(torch.nonzero((data.x == x_part[i]).all(-1).all(-1))[0]) for i in range(0, len(y_part), 37)]
+            rows = [int(torch.nonzero((data.x == x_part[i]).all(-1).all(-1))[0])
+                    for i in range(0, len(y_part), 37)]
             assert data.y[rows].tolist() == global_labels[::37].tolist()
         seen |= {bytes(x.numpy()) for x in task.x_train[:5]} & {bytes(x.numpy()) for x in task.x_val}
     assert not seen  # validation clips are not training clips
