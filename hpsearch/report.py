@@ -10,6 +10,7 @@ from hpsearch import plots
 from hpsearch.analyze import (FAILED, AnalysisError, display_table, load_runs, param_columns,
                               pareto_front, rank, read_json, read_matrix, state_counts)
 from hpsearch.export import export_text, write_atomic
+from hpsearch.seeds import SEEDS_CSV, statistics
 
 PLOTS_DIR = "plots"
 JOURNAL_PATTERN = "*.journal"
@@ -30,7 +31,8 @@ def load_study(sweep: Path):
 
 
 def param_importances(sweep: Path) -> tuple[dict[str, float], str]:
-    """Optuna's importances of the sampled hyperparameters, or an empty dict and why not."""
+    """Optuna's importances of the sampled hyperparameters and over how many trials, or an empty
+    dict and why not."""
     study = load_study(sweep)
     if study is None:
         return {}, "no Optuna journal in the sweep folder"
@@ -41,12 +43,13 @@ def param_importances(sweep: Path) -> tuple[dict[str, float], str]:
     if len(complete) < 2 or len(names) < 2:
         return {}, (f"needs at least 2 finished trials and 2 sampled hyperparameters "
                     f"(the study has {len(complete)} and {len(names)})")
+    note = f"{len(complete)} finished trials"
     target = None if len(study.directions) == 1 else (lambda t: t.values[0])
     try:
         values = optuna.importance.get_param_importances(study, target=target)
     except (RuntimeError, ValueError) as err:
         return {}, f"Optuna could not compute importances ({err})"
-    return dict(values), ""
+    return dict(values), note
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -87,13 +90,31 @@ def make_plots(sweep: Path, table: pd.DataFrame, ranked: pd.DataFrame, by: str) 
     values, note = param_importances(sweep)
     if values:
         png = plots.importances(values, out / "param_importances.png",
-                                f"Hyperparameter importances, {Path(sweep).name}")
+                                f"Hyperparameter importances, {Path(sweep).name} ({note})")
         made.append(("Optuna hyperparameter importances", png.name))
+        note = ""
     return made, note
 
 
 def _mean_text(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.2f} %"
+
+
+def seeds_section(sweep: Path) -> list[str]:
+    """Mean +- SEM over the seed reruns of ``hpsearch seeds``, when it has run."""
+    path = Path(sweep) / SEEDS_CSV
+    if not path.is_file():
+        return []
+    stats = statistics(pd.read_csv(path, dtype={"trial": str}))
+    shown = pd.DataFrame({"trial": stats["trial"], "finished / runs": [
+        f"{f} / {r}" for f, r in zip(stats["finished"], stats["runs"])]})
+    for metric in ("during", "final"):
+        shown[f"{metric} % (mean ± SEM)"] = [f"{m:.2f} ± {e:.2f}" for m, e in
+                                            zip(stats[f"{metric}_mean"], stats[f"{metric}_sem"])]
+        shown[f"{metric} std"] = [f"{v:.2f}" for v in stats[f"{metric}_std"]]
+        shown[f"{metric} min %"] = [f"{v:.2f}" for v in stats[f"{metric}_min"]]
+    return ["## Winners over seeds (hpsearch seeds; std ddof 0, SEM = std / sqrt(n))", "",
+            markdown_table(shown)]
 
 
 def render(sweep: Path, table: pd.DataFrame, by: str, top: int, figures: list, note: str) -> str:
@@ -107,7 +128,7 @@ def render(sweep: Path, table: pd.DataFrame, by: str, top: int, figures: list, n
              markdown_table(display_table(pareto_front(table), params)),
              "## Winners as command lines", "", "```console",
              export_text(ranked.head(top)).rstrip("\n") or "(no finished trial)", "```", "",
-             "## Plots", ""]
+             *seeds_section(sweep), "## Plots", ""]
     lines += [f"### {caption}\n\n[![{caption}]({PLOTS_DIR}/{name})]({PLOTS_DIR}/{name})\n"
               for caption, name in figures]
     if note:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import matplotlib.image
 import optuna
+import pandas as pd
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.storages.journal import JournalFileBackend
@@ -63,3 +64,13 @@ def test_report_on_a_folder_of_single_runs(runs_folder):
     text = write_report(runs_folder, by="during").read_text()
     assert "Best by during: trial run_A" in text
     assert_real_image(runs_folder / "plots" / "during_vs_final.png")
+
+
+def test_report_shows_the_seed_statistics_when_seeds_ran(sweep_folder):
+    rows = [{"trial": "B", "seed": s, "state": "finished", "during": d, "final": f}
+            for s, d, f in [(42, 80, 70), (0, 60, 50), (1, 90, 90)]]
+    rows.append({"trial": "B", "seed": 2, "state": "failed", "during": None, "final": None})
+    pd.DataFrame(rows).to_csv(sweep_folder / "seeds.csv", index=False)
+    text = write_report(sweep_folder).read_text()
+    assert "## Winners over seeds" in text
+    assert "| B | 3 / 4 | 76.67 ± 7.20 |" in text and "| 70.00 ± 9.43 | 16.33 | 50.00 |" in text
