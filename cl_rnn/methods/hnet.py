@@ -1,0 +1,91 @@
+"""Chunked hypernetwork (``--hnet_all``, von Oswald et al. 2020): task embeddings -> all main-net weights.
+
+The weight source is ``cl_rnn.nets.hnet.ChunkedHypernet``: every main-net weight, heads included,
+is generated from the task's embedding.  The optimizer trains the MLP, the chunk embeddings and
+the current task's embedding; earlier tasks' embeddings stay as their task left them (they are
+what identifies those tasks; the compression ratio counts every task's embedding all the same).
+
+Output regulariser, for task t > 0::
+
+    beta * (1 / t) * sum_{j < t} || W_j* - h(e_j) ||^2
+
+W_j* is what the hypernetwork generated for task j just before task t began (no dropout, no
+gradient).  The sum runs over the shared weights and head j's rows only: other tasks' heads are
+free.  ``--hnet_reg_batch_size`` k > 0 regularises a random k of the earlier tasks per step
+(divided by k instead of t).  Hypernetwork dropout (``--nh_hnet_dropout_rate``) is on while
+gradients are being recorded (training steps) and off under ``torch.no_grad`` (evaluation, targets).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from cl_rnn.config import Config
+from cl_rnn.methods.base import Method
+from cl_rnn.nets.hnet import ChunkedHypernet, HnetSpec
+from cl_rnn.nets.rnn import RecurrentNet
+
+
+class Hypernetwork(Method):
+    name = "hnet"
+
+    def __init__(self, net: RecurrentNet, hnet: ChunkedHypernet, beta: float, reg_batch_size: int = -1):
+        if hnet.spec.num_weights != net.num_params:
+            raise ValueError(f"the hypernetwork writes {hnet.spec.num_weights} weights, the net has {net.num_params}")
+        self.net = net
+        self.hnet = hnet
+        self.beta = beta
+        self.reg_batch_size = reg_batch_size
+        self.task = 0
+        self.targets: torch.Tensor | None = None      # (t, W): W_j* for j < t
+        self.regions: torch.Tensor | None = None      # (t, W): 1 where task j's regulariser counts
+
+    @classmethod
+    def from_config(cls, config: Config, net: RecurrentNet, device: torch.device) -> "Hypernetwork":
+        hnet = ChunkedHypernet(HnetSpec.from_config(config, net.num_params), device)
+        return cls(net, hnet, config.beta, config.hnet_reg_batch_size)
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [*self.hnet.mlp_parameters(), self.hnet.chunk_embs, self.hnet.task_embs[self.task]]
+
+    def weights(self, task: int) -> torch.Tensor:
+        return self.hnet.generate([task], dropout=torch.is_grad_enabled())[0]
+
+    def before_task(self, task: int, data) -> None:
+        self.task = task
+        if task == 0:
+            return
+        earlier = list(range(task))
+        with torch.no_grad():
+            self.targets = self.hnet.generate(earlier)
+        self.regions = torch.stack([regulated_region(self.net, j) for j in earlier]).to(self.targets.device)
+
+    def penalty(self, task: int) -> torch.Tensor | None:
+        if self.targets is None or self.beta == 0:
+            return None
+        earlier = len(self.targets)
+        tasks, targets, regions = list(range(earlier)), self.targets, self.regions
+        if 0 < self.reg_batch_size < earlier:
+            tasks = sorted(np.random.choice(earlier, size=self.reg_batch_size, replace=False).tolist())
+            targets, regions = targets[tasks], regions[tasks]
+        drift = self.hnet.generate(tasks, dropout=True) - targets
+        return (self.beta / len(tasks)) * drift.mul(regions).square().sum()
+
+    def compression_ratio(self, net: RecurrentNet) -> float:
+        return self.hnet.num_params / net.num_params
+
+
+def regulated_region(net: RecurrentNet, task: int) -> torch.Tensor:
+    """(W,) 0/1: every main-net weight except the output rows of other tasks' heads."""
+    region = torch.ones(net.num_params)
+    spec = net.spec
+    if not spec.multi_head:
+        return region
+    heads = spec.num_tasks * spec.classes_per_task
+    own = net.head_rows(task)
+    for name in ("out.weight", "out.bias"):
+        start, end = net.offsets(name)
+        rows = region[start:end].view(spec.num_outputs, -1)
+        rows[:heads] = 0
+        rows[own] = 1
+    return region

@@ -1,0 +1,104 @@
+"""The chunked hypernetwork (``--nh_hnet_type=chunked_hmlp``): an MLP that writes the main net's weights.
+
+One MLP maps ``[chunk embedding, task embedding]`` through ``--nh_hmlp_arch`` hidden layers
+(``--nh_hnet_net_act``) to one chunk of ``--nh_chmlp_chunk_size`` weights.  There are
+ceil(W / chunk size) chunk embeddings; the chunks, concatenated, are cut to the W main-net weights.
+All chunks (of one or several tasks) are one batched MLP pass: the inputs are stacked as a batch.
+
+Parameters, as flat leaves: the MLP's weights and biases (``mlp``), the chunk embeddings
+(C, ``--nh_chunk_emb_size``) and one task embedding (``--nh_cond_emb_size``) per task.
+Init: MLP weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (torch's ``Linear`` default),
+chunk embeddings N(0, ``--std_normal_emb``^2), task embeddings N(0, ``--std_normal_temb``^2).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from cl_rnn.config import Config
+from cl_rnn.rules import int_list
+
+HNET_ACTS = {"relu": torch.relu, "tanh": torch.tanh, "linear": lambda x: x, "sigmoid": torch.sigmoid,
+             "elu": F.elu, "leakyrelu": F.leaky_relu}
+
+
+@dataclass(frozen=True)
+class HnetSpec:
+    num_weights: int                    # W: main-net weights to produce
+    num_tasks: int = 10
+    hidden: tuple[int, ...] = (50, 50)
+    chunk_size: int = 1000
+    chunk_emb_size: int = 32
+    task_emb_size: int = 32
+    act: str = "relu"
+    bias: bool = True
+    dropout: float = -1.0               # -1: off
+    std_chunk_emb: float = 1.0
+    std_task_emb: float = 1.0
+
+    @classmethod
+    def from_config(cls, config: Config, num_weights: int) -> "HnetSpec":
+        return cls(num_weights=num_weights, num_tasks=config.num_tasks,
+                   hidden=tuple(int_list(config.nh_hmlp_arch, "nh_hmlp_arch")),
+                   chunk_size=config.nh_chmlp_chunk_size, chunk_emb_size=config.nh_chunk_emb_size,
+                   task_emb_size=config.nh_cond_emb_size, act=config.nh_hnet_net_act,
+                   bias=not config.nh_hnet_no_bias, dropout=config.nh_hnet_dropout_rate,
+                   std_chunk_emb=config.std_normal_emb, std_task_emb=config.std_normal_temb)
+
+    @property
+    def num_chunks(self) -> int:
+        return math.ceil(self.num_weights / self.chunk_size)
+
+
+class ChunkedHypernet:
+    """Holds the hypernetwork's leaves; ``generate(tasks)`` returns (len(tasks), W) main-net weights."""
+
+    def __init__(self, spec: HnetSpec, device: torch.device | str = "cpu"):
+        if spec.act not in HNET_ACTS:
+            raise ValueError(f"--nh_hnet_net_act: {spec.act!r} is not one of {sorted(HNET_ACTS)}")
+        self.spec = spec
+        self.layers: list[tuple[torch.Tensor, torch.Tensor | None]] = []
+        size = spec.chunk_emb_size + spec.task_emb_size
+        for width in (*spec.hidden, spec.chunk_size):
+            bound = 1.0 / math.sqrt(size)
+            weight = torch.empty(width, size, device=device).uniform_(-bound, bound).requires_grad_(True)
+            bias = (torch.empty(width, device=device).uniform_(-bound, bound).requires_grad_(True)
+                    if spec.bias else None)
+            self.layers.append((weight, bias))
+            size = width
+        self.chunk_embs = (torch.randn(spec.num_chunks, spec.chunk_emb_size, device=device)
+                           * spec.std_chunk_emb).requires_grad_(True)
+        self.task_embs = [(torch.randn(spec.task_emb_size, device=device) * spec.std_task_emb).requires_grad_(True)
+                          for _ in range(spec.num_tasks)]
+
+    def mlp_parameters(self) -> list[torch.Tensor]:
+        """The MLP's weights and biases."""
+        return [p for layer in self.layers for p in layer if p is not None]
+
+    def all_parameters(self) -> list[torch.Tensor]:
+        """MLP, chunk embeddings and every task's embedding (what the compression ratio counts)."""
+        return [*self.mlp_parameters(), self.chunk_embs, *self.task_embs]
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.all_parameters())
+
+    def generate(self, tasks: list[int], dropout: bool = False) -> torch.Tensor:
+        """Main-net weights (len(tasks), W) for each task: one MLP pass over all their chunks."""
+        spec = self.spec
+        chunks = spec.num_chunks
+        task_embs = torch.stack([self.task_embs[t] for t in tasks])                      # (K, E_t)
+        inputs = torch.cat([self.chunk_embs.expand(len(tasks), chunks, spec.chunk_emb_size),
+                            task_embs.unsqueeze(1).expand(len(tasks), chunks, spec.task_emb_size)], 2)
+        h = inputs.view(len(tasks) * chunks, -1)
+        act = HNET_ACTS[spec.act]
+        for k, (weight, bias) in enumerate(self.layers):
+            h = F.linear(h, weight, bias)
+            if k < len(self.layers) - 1:
+                h = act(h)
+                if dropout and spec.dropout > 0:
+                    h = F.dropout(h, spec.dropout, training=True)
+        return h.view(len(tasks), chunks * spec.chunk_size)[:, :spec.num_weights]

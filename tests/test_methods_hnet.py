@@ -1,0 +1,111 @@
+"""Chunked hypernetwork: the study's compression ratio, batched generation, the output regulariser."""
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+import torch
+
+import cl_rnn.train
+from cl_rnn.config import from_argv
+from cl_rnn.methods.build import build_method
+from cl_rnn.methods.hnet import Hypernetwork, regulated_region
+from cl_rnn.nets.hnet import ChunkedHypernet, HnetSpec
+from cl_rnn.nets.rnn import NetSpec, RecurrentNet
+from cl_rnn.train import train
+from train_helpers import small_config, synthetic_tasks
+
+README = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "split_audioset_README.rst"
+TASKS = synthetic_tasks()
+HNET_FLAGS = dict(hnet_all=True, use_new_hnet=True, nh_hnet_type="chunked_hmlp", nh_hmlp_arch="10,10",
+                  nh_chmlp_chunk_size=500, std_normal_emb=0.1, lr=0.005)
+
+
+def study_line(marker: str) -> list[str]:
+    line = next(l for l in README.read_text().splitlines() if "train_split_audioset.py" in l and marker in l)
+    return shlex.split(line.split("train_split_audioset.py", 1)[1])
+
+
+def test_compression_ratio_of_the_study_hnet_line_is_0_98():
+    config = from_argv(study_line("--hnet_all"))
+    net = RecurrentNet(NetSpec.from_config(config))
+    method = build_method(config, net, torch.device("cpu"))
+    assert net.num_params == 24_036
+    assert method.hnet.num_params == 22_760 + 13 * 32 + 10 * 32
+    assert method.compression_ratio(net) == pytest.approx(0.98, abs=0.01)
+
+
+def test_all_chunks_of_several_tasks_come_from_one_pass_and_are_cut_to_the_net():
+    spec = HnetSpec(num_weights=1234, num_tasks=3, hidden=(7,), chunk_size=100, std_chunk_emb=0.1)
+    hnet = ChunkedHypernet(spec)
+    assert hnet.chunk_embs.shape == (13, 32)
+    both = hnet.generate([2, 0])
+    assert both.shape == (2, 1234)
+    torch.testing.assert_close(both[0], hnet.generate([2])[0])
+    torch.testing.assert_close(both[1], hnet.generate([0])[0])
+    assert not torch.equal(both[0], both[1])  # the task embedding conditions the output
+    no_bias = ChunkedHypernet(HnetSpec(num_weights=50, num_tasks=1, hidden=(7,), chunk_size=20, bias=False))
+    assert no_bias.num_params == 64 * 7 + 7 * 20 + 3 * 32 + 32
+
+
+def test_dropout_acts_only_while_training():
+    net = RecurrentNet(NetSpec(rnn=(2,), num_tasks=1, classes_per_task=2, input_size=26))
+    hnet = ChunkedHypernet(HnetSpec(num_weights=net.num_params, num_tasks=1, hidden=(50,), chunk_size=100, dropout=0.5))
+    method = Hypernetwork(net, hnet, 1.0)
+    with torch.no_grad():
+        torch.testing.assert_close(method.weights(0), method.weights(0))
+    assert not torch.equal(method.weights(0), method.weights(0))
+
+
+def test_the_regulariser_counts_shared_weights_and_the_own_head_only():
+    net = RecurrentNet(NetSpec(rnn=(4,), num_tasks=3, classes_per_task=2, input_size=5))
+    region = regulated_region(net, 1)
+    out_start, _ = net.offsets("out.weight")
+    bias_start, bias_end = net.offsets("out.bias")
+    assert region[:out_start].eq(1).all()
+    rows = region[out_start:bias_start].view(6, 4)
+    assert rows[2:4].eq(1).all() and rows[:2].eq(0).all() and rows[4:].eq(0).all()
+    assert region[bias_start:bias_end].tolist() == [0, 0, 1, 1, 0, 0]
+
+
+def test_penalty_is_beta_over_t_times_the_squared_drift_of_earlier_tasks():
+    net = RecurrentNet(NetSpec(rnn=(4,), num_tasks=3, classes_per_task=2, input_size=5))
+    method = Hypernetwork(net, ChunkedHypernet(HnetSpec(num_weights=net.num_params, num_tasks=3, hidden=(6,),
+                                                        chunk_size=40)), beta=0.5)
+    method.before_task(0, None)
+    assert method.penalty(0) is None
+    method.before_task(2, None)
+    assert method.penalty(2).item() == pytest.approx(0.0, abs=1e-10)  # nothing moved yet
+    before = [method.hnet.generate([j])[0].detach() for j in (0, 1)]
+    with torch.no_grad():
+        method.hnet.chunk_embs.add_(0.3)
+    expected = sum(((method.hnet.generate([j])[0].detach() - before[j]) * regulated_region(net, j)).pow(2).sum()
+                   for j in (0, 1)) * 0.5 / 2
+    assert method.penalty(2).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert method.parameters()[-1] is method.hnet.task_embs[2]  # the current task's embedding trains
+
+
+def _drift_of_task_0(tmp_path, monkeypatch, beta: float) -> float:
+    """How far task 0's generated weights moved while task 1 trained."""
+    built = []
+
+    def capture(config, net, device):
+        built.append(build_method(config, net, device))
+        return built[-1]
+
+    monkeypatch.setattr(cl_rnn.train, "build_method", capture)
+    result = train(small_config(tmp_path, overwrite=True, beta=beta, **HNET_FLAGS), tasks=TASKS)
+    method = built[0]
+    with torch.no_grad():
+        now = method.hnet.generate([0])[0]
+    region = regulated_region(method.net, 0)
+    assert min(result.during) > 60  # learns both tasks (chance: 33%)
+    return float(((now - method.targets[0]) * region).norm() / (method.targets[0] * region).norm())
+
+
+def test_the_regulariser_holds_earlier_tasks_generated_weights(tmp_path, monkeypatch):
+    held = _drift_of_task_0(tmp_path, monkeypatch, beta=1.0)
+    free = _drift_of_task_0(tmp_path, monkeypatch, beta=0.0)
+    assert held < 0.02
+    assert free > 5 * held
