@@ -74,6 +74,13 @@ def test_bad_file_gives_one_line_naming_file_and_problem(tmp_path, changes, prob
     assert "\n" not in message and message.startswith(str(path)) and problem in message
 
 
+def test_label_beyond_the_declared_class_count(tmp_path):
+    x, y, train, test = small_arrays()
+    write_dataset(tmp_path / "d.h5", x, y, train, test, {"num_classes": 3})
+    with pytest.raises(DataError, match=r"d\.h5: label 3 out of range \(file declares 3 classes\)"):
+        load_dataset(tmp_path / "d.h5")
+
+
 def test_missing_truncated_and_corrupt_files(tmp_path, tiny_dataset_path):
     with pytest.raises(DataError, match=r"nothere\.h5: no such file"):
         load_dataset(tmp_path / "nothere.h5")
