@@ -156,7 +156,7 @@ def analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-@subcommand("export", "Write the winners as train_split_audioset.py command lines (default SWEEP/winners.txt).",
+@subcommand("export", "Write the winners as train_split_audioset.py lines (default SWEEP/winners.txt).",
             *_sweep_args(1), arg("--out", metavar="FILE", help="Where to write (default SWEEP/winners.txt)."))
 def export(args: argparse.Namespace) -> int:
     """Each line holds the trial's whole configuration (fixed, sampled and sweep-set flags, its seed),
@@ -177,7 +177,7 @@ def export(args: argparse.Namespace) -> int:
 
 @subcommand("seeds", "Rerun the winners with N seeds as Ray trials; mean, std, SEM and min over seeds.",
             *_sweep_args(1), arg("--num-seeds", type=int, default=10, help="Runs per winner (default 10)."),
-            arg("--max-concurrent", type=int, help="At most this many reruns at once (default: one per CPU)."),
+            arg("--max-concurrent", type=int, help="At most this many reruns at once (default: one a CPU)."),
             arg("--address", help="Join this Ray cluster (HOST:PORT)."),
             arg("--verbose", action="store_true", help="Ray's own progress and logs."))
 def seeds(args: argparse.Namespace) -> int:

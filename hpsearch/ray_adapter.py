@@ -219,9 +219,10 @@ def run_configs(configs: list[Any], storage: Path, address: str | None = None, v
     Returns each config's error text ("" when it ran); the Ray experiment goes under ``storage``.
     """
     started = start(address, verbose)
+    fixed = tune.with_parameters(_fixed_trainable, configs=configs, train=train)
     try:
         tuner = tune.Tuner(
-            tune.with_resources(tune.with_parameters(_fixed_trainable, configs=configs, train=train), {"cpu": 1}),
+            tune.with_resources(fixed, {"cpu": 1}),
             param_space={"index": tune.grid_search(list(range(len(configs))))},
             tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=max_concurrent),
             run_config=tune.RunConfig(
