@@ -140,6 +140,9 @@ def _table_of_trials_csv(root: Path) -> pd.DataFrame:
         run_dir = _resolve_run_dir(root, record.get("run_dir"))
         outcome = read_outcome(run_dir) if run_dir is not None else {}
         row = {**outcome, **{k: v for k, v in record.items() if not _missing(v)}}
+        if run_dir is not None:  # the values the run used (a sweep's --flag wins over a sampled one)
+            used = read_config(run_dir)
+            row.update({k: getattr(used, k) for k in record if k in FIELDS})
         row["run_dir"] = str(run_dir) if run_dir is not None else ""
         rows.append(row)
     table = pd.DataFrame(rows)

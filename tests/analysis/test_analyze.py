@@ -71,3 +71,13 @@ def test_bad_input_is_one_clear_error(tmp_path):
         load_runs(tmp_path)
     with pytest.raises(AnalysisError, match="--by must be one of"):
         rank(pd.DataFrame(), "best")
+
+
+def test_a_sweep_row_shows_the_values_the_run_used(sweep_folder):
+    import pandas as pd
+
+    csv = pd.read_csv(sweep_folder / "trials.csv")
+    csv.loc[csv["trial_id"] == "B", "lr"] = 0.5  # sampled 0.5, but the run used 1e-4
+    csv.to_csv(sweep_folder / "trials.csv", index=False)
+    table = load_runs(sweep_folder)
+    assert table.loc[table["trial"] == "B", "lr"].item() == 1e-4
