@@ -56,7 +56,6 @@ def read_json(path: Path) -> dict:
 def read_config(run_dir: Path) -> Config:
     """The run's full configuration; unknown keys (e.g. from a newer version) are ignored."""
     data = read_json(Path(run_dir) / "config.json")
-    data = data.get("config", data) if isinstance(data.get("config"), dict) else data
     return Config(**{k: v for k, v in data.items() if k in FIELDS})
 
 
@@ -132,7 +131,7 @@ TRIALS_CSV_SKIP = ("tasks_done", "node")
 
 def _table_of_trials_csv(root: Path) -> pd.DataFrame:
     """trials.csv gives state, error and sampled values; each run folder adds what the csv lacks."""
-    from hpsearch.records import TRIALS_CSV, read_rows
+    from hpsearch.records import TRIALS_CSV, read_rows  # late: it pulls in torch and optuna
 
     rows = []
     for record in read_rows(root / TRIALS_CSV).values():
