@@ -71,7 +71,7 @@ def result_metrics(result: Any) -> dict[str, Any]:
     done = len(during) or len(final)  # a multitask run has no during accuracies
     return {"task": max(done - 1, 0), "tasks_done": done, **summarize(during, final),
             "state": FINISHED if result.finished else PRUNED, "stop_reason": result.stop_reason or "",
-            "run_folder": str(result.out_dir), "error": ""}
+            "run_folder": str(result.out_dir), "error": "", "train_seconds": float(result.seconds)}
 
 
 def failure_metrics(error: BaseException, out_dir: Path | str) -> dict[str, Any]:

@@ -1,0 +1,106 @@
+"""Sweep platform speed: overhead per trial against calling train() directly, and concurrency.
+
+    python bench/bench_sweep.py                 # both measurements, best of 3
+    python bench/bench_sweep.py --repeat 5 --only overhead
+
+Overhead: a sweep of N tiny trials run one at a time (Ray already started); its wall time minus
+the time its trials spent inside ``cl_rnn.train.train`` (train's own clock, reported by each
+trial) is what the platform adds over calling train() directly: sampling, scheduling, reporting,
+trials.csv and the journal.  Measured at two N, the slope removes the one-off first actor start.
+Both numbers come from the same run, so a busy machine slows them alike.  Target <= 0.3 s.
+
+Concurrency: the same 2*K trials with at most 1 and then at most 2 at a time on 2 CPUs;
+throughput ratio target >= 1.8.
+
+The machine is shared and noisy: every figure is the best of --repeat runs.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import tempfile
+import time
+from pathlib import Path
+
+# Tiny data (2 tasks of 240 training clips) and one network size, so that every trial costs the same.
+TINY = {"num_tasks": 2, "val_set_size": 50, "val_iter": 50, "rnn_arch": "32", "batch_size": 64}
+
+
+def sweep_seconds(root: Path, name: str, data: Path, num_samples: int, max_concurrent: int, n_iter: int) -> float:
+    from hpsearch import sweep
+
+    settings = sweep.SweepSettings(method="finetune", num_samples=num_samples, max_concurrent=max_concurrent,
+                                   n_iter=n_iter, data=str(data), name=name, results=str(root), flags=dict(TINY))
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        sweep.run(settings)
+    return time.perf_counter() - started
+
+
+def train_seconds(root: Path, name: str) -> float:
+    """Time spent inside train() by all trials of a sweep (train's own clock, in each trial)."""
+    import json
+
+    total = 0.0
+    for result in (root / name).glob("trial_*/result.json"):
+        last = json.loads(result.read_text().strip().splitlines()[-1])
+        total += last["train_seconds"]
+    return total
+
+
+def overhead(root: Path, data: Path, sizes: tuple[int, int], n_iter: int, repeat: int) -> None:
+    best: dict[int, float] = {}
+    for n in sizes:
+        for r in range(repeat):
+            name = f"overhead{n}_{r}"
+            wall = sweep_seconds(root, name, data, n, 1, n_iter)
+            inside = train_seconds(root, name)
+            best[n] = min(best.get(n, float("inf")), wall - inside)
+            print(f"N={n:3d}: sweep {wall:6.2f} s, of which inside train() {inside:6.2f} s: "
+                  f"{(wall - inside) / n:5.3f} s per trial around train() (first actor start included)")
+    (n1, o1), (n2, o2) = sorted(best.items())
+    print(f"overhead per trial, best runs: N={n1}: {o1 / n1:5.3f} s, N={n2}: {o2 / n2:5.3f} s; "
+          f"marginal (slope, no actor start): {(o2 - o1) / (n2 - n1):5.3f} s  (target <= 0.3)")
+
+
+def concurrency(root: Path, data: Path, trials: int, n_iter: int, repeat: int) -> None:
+    best: dict[int, float] = {}
+    for r in range(repeat):
+        for limit in (1, 2):
+            seconds = sweep_seconds(root, f"concurrency{limit}_{r}", data, trials, limit, n_iter)
+            best[limit] = min(best.get(limit, float("inf")), seconds)
+    one, two = best[1], best[2]
+    print(f"{trials} trials (n_iter={n_iter}): 1 at a time {one:6.2f} s ({3600 * trials / one:6.0f} trials/h), "
+          f"2 at a time {two:6.2f} s ({3600 * trials / two:6.0f} trials/h): x{one / two:4.2f}  (target >= 1.8)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=("overhead", "concurrency"))
+    parser.add_argument("--overhead-n-iter", type=int, default=20)
+    parser.add_argument("--concurrency-trials", type=int, default=8)
+    parser.add_argument("--concurrency-n-iter", type=int, default=1000)
+    args = parser.parse_args()
+
+    import ray
+
+    from cl_rnn.data.surrogate import write_surrogate
+    from hpsearch import ray_adapter  # noqa: F401 - quiet Ray environment first
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        data = write_surrogate(root / "tiny.h5", seed=0, clips_per_class=30)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        try:
+            if args.only in (None, "overhead"):
+                overhead(root, data, (8, 24), args.overhead_n_iter, args.repeat)
+            if args.only in (None, "concurrency"):
+                concurrency(root, data, args.concurrency_trials, args.concurrency_n_iter, args.repeat)
+        finally:
+            ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
