@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from cl_rnn.config import Config
 from cl_rnn.methods.base import Method
@@ -57,8 +58,10 @@ class Hypernetwork(Method):
             return
         earlier = list(range(task))
         with torch.no_grad():
-            self.targets = self.hnet.generate(earlier)
-        self.regions = torch.stack([regulated_region(self.net, j) for j in earlier]).to(self.targets.device)
+            self.targets = self.hnet.generate_chunks(earlier)  # uncut: the padding's region is 0
+        padded = self.targets.shape[1]
+        self.regions = torch.stack([F.pad(regulated_region(self.net, j), (0, padded - self.net.num_params))
+                                    for j in earlier]).to(self.targets.device)
 
     def penalty(self, task: int) -> torch.Tensor | None:
         if self.targets is None or self.beta == 0:
@@ -68,11 +71,33 @@ class Hypernetwork(Method):
         if 0 < self.reg_batch_size < earlier:
             tasks = sorted(np.random.choice(earlier, size=self.reg_batch_size, replace=False).tolist())
             targets, regions = targets[tasks], regions[tasks]
-        drift = self.hnet.generate(tasks, dropout=True) - targets
-        return (self.beta / len(tasks)) * drift.mul(regions).square().sum()
+        return squared_drift(self.hnet.generate_chunks(tasks, dropout=True), targets, regions, self.beta / len(tasks))
 
     def compression_ratio(self, net: RecurrentNet) -> float:
         return self.hnet.num_params / net.num_params
+
+
+class _SquaredDrift(torch.autograd.Function):
+    """``scale * sum((region * (generated - target))^2)`` with a closed-form backward (a few vector ops)."""
+
+    @staticmethod
+    def forward(ctx, generated, targets, regions, scale):
+        drift = torch.sub(generated.detach(), targets).mul_(regions).view(-1)
+        ctx.save_for_backward(drift)
+        ctx.scale = scale
+        ctx.shape = generated.shape
+        return scale * torch.dot(drift, drift)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (drift,) = ctx.saved_tensors
+        return (drift * (2 * ctx.scale * grad_output)).view(ctx.shape), None, None, None
+
+
+def squared_drift(generated: torch.Tensor, targets: torch.Tensor, regions: torch.Tensor,
+                  scale: float) -> torch.Tensor:
+    """The output regulariser of (K, W') generated weights against their targets; 0/1 ``regions``."""
+    return _SquaredDrift.apply(generated, targets, regions, scale)
 
 
 def regulated_region(net: RecurrentNet, task: int) -> torch.Tensor:

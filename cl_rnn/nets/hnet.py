@@ -88,6 +88,10 @@ class ChunkedHypernet:
 
     def generate(self, tasks: list[int], dropout: bool = False) -> torch.Tensor:
         """Main-net weights (len(tasks), W) for each task: one MLP pass over all their chunks."""
+        return self.generate_chunks(tasks, dropout)[:, :self.spec.num_weights]
+
+    def generate_chunks(self, tasks: list[int], dropout: bool = False) -> torch.Tensor:
+        """The uncut output (len(tasks), num_chunks * chunk_size): ``generate`` before the cut to W."""
         spec = self.spec
         chunks = spec.num_chunks
         task_embs = torch.stack([self.task_embs[t] for t in tasks])                      # (K, E_t)
@@ -101,4 +105,4 @@ class ChunkedHypernet:
                 h = act(h)
                 if dropout and spec.dropout > 0:
                     h = F.dropout(h, spec.dropout, training=True)
-        return h.view(len(tasks), chunks * spec.chunk_size)[:, :spec.num_weights]
+        return h.view(len(tasks), chunks * spec.chunk_size)
