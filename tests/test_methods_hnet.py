@@ -110,3 +110,25 @@ def test_the_regulariser_holds_earlier_tasks_generated_weights(tmp_path, monkeyp
     free = _drift_of_task_0(tmp_path, monkeypatch, beta=0.0)
     assert held < 0.02
     assert free > 5 * held
+
+
+def test_one_pass_for_weights_and_regulariser_gives_the_same_penalty_and_gradients():
+    net = RecurrentNet(NetSpec(rnn=(4,), num_tasks=3, classes_per_task=2, input_size=5))
+    method = Hypernetwork(net, ChunkedHypernet(HnetSpec(num_weights=net.num_params, num_tasks=3, hidden=(6,),
+                                                        chunk_size=40)), beta=0.5)
+    method.before_task(2, None)
+    with torch.no_grad():
+        method.hnet.chunk_embs.add_(0.3)
+    separate = method.penalty(2)
+    separate.backward()
+    shared = method.parameters()[:-1]  # the current task's embedding gets no gradient from the regulariser
+    expected = [p.grad.clone() for p in shared]
+    for p in shared:
+        p.grad = None
+    weights = method.weights(2)
+    torch.testing.assert_close(weights, method.hnet.generate([2])[0])
+    merged = method.penalty(2)
+    merged.backward()
+    torch.testing.assert_close(merged, separate)
+    for p, grad in zip(shared, expected):
+        torch.testing.assert_close(p.grad, grad)

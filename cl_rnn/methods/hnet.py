@@ -14,6 +14,9 @@ gradient).  The sum runs over the shared weights and head j's rows only: other t
 free.  ``--hnet_reg_batch_size`` k > 0 regularises a random k of the earlier tasks per step
 (divided by k instead of t).  Hypernetwork dropout (``--nh_hnet_dropout_rate``) is on while
 gradients are being recorded (training steps) and off under ``torch.no_grad`` (evaluation, targets).
+
+Speed: in a training step, ``weights(t)`` generates task t's weights and those of the earlier
+tasks the regulariser needs in one MLP pass; ``penalty(t)`` then uses the earlier tasks' part.
 """
 from __future__ import annotations
 
@@ -38,8 +41,9 @@ class Hypernetwork(Method):
         self.beta = beta
         self.reg_batch_size = reg_batch_size
         self.task = 0
-        self.targets: torch.Tensor | None = None      # (t, W): W_j* for j < t
-        self.regions: torch.Tensor | None = None      # (t, W): 1 where task j's regulariser counts
+        self.targets: torch.Tensor | None = None      # (t, W'): W_j* for j < t (uncut chunks, W' >= W)
+        self.regions: torch.Tensor | None = None      # (t, W'): 1 where task j's regulariser counts
+        self._pending: tuple[list[int], torch.Tensor] | None = None  # regularised tasks, their output
 
     @classmethod
     def from_config(cls, config: Config, net: RecurrentNet, device: torch.device) -> "Hypernetwork":
@@ -50,10 +54,25 @@ class Hypernetwork(Method):
         return [*self.hnet.mlp_parameters(), self.hnet.chunk_embs, self.hnet.task_embs[self.task]]
 
     def weights(self, task: int) -> torch.Tensor:
-        return self.hnet.generate([task], dropout=torch.is_grad_enabled())[0]
+        if not torch.is_grad_enabled() or not self._regularising():
+            return self.hnet.generate([task], dropout=torch.is_grad_enabled())[0]
+        tasks = self._regularised_tasks()
+        out = self.hnet.generate_chunks([task, *tasks], dropout=True)
+        self._pending = (tasks, out[1:])
+        return out[0, :self.net.num_params]
+
+    def _regularising(self) -> bool:
+        return self.targets is not None and self.beta != 0
+
+    def _regularised_tasks(self) -> list[int]:
+        earlier = len(self.targets)
+        if 0 < self.reg_batch_size < earlier:
+            return sorted(np.random.choice(earlier, size=self.reg_batch_size, replace=False).tolist())
+        return list(range(earlier))
 
     def before_task(self, task: int, data) -> None:
         self.task = task
+        self._pending = None
         if task == 0:
             return
         earlier = list(range(task))
@@ -64,14 +83,17 @@ class Hypernetwork(Method):
                                     for j in earlier]).to(self.targets.device)
 
     def penalty(self, task: int) -> torch.Tensor | None:
-        if self.targets is None or self.beta == 0:
+        if not self._regularising():
             return None
-        earlier = len(self.targets)
-        tasks, targets, regions = list(range(earlier)), self.targets, self.regions
-        if 0 < self.reg_batch_size < earlier:
-            tasks = sorted(np.random.choice(earlier, size=self.reg_batch_size, replace=False).tolist())
+        if self._pending is None:  # no training-mode weights(task) call came first
+            tasks = self._regularised_tasks()
+            generated = self.hnet.generate_chunks(tasks, dropout=True)
+        else:
+            (tasks, generated), self._pending = self._pending, None
+        targets, regions = self.targets, self.regions
+        if len(tasks) < len(targets):
             targets, regions = targets[tasks], regions[tasks]
-        return squared_drift(self.hnet.generate_chunks(tasks, dropout=True), targets, regions, self.beta / len(tasks))
+        return squared_drift(generated, targets, regions, self.beta / len(tasks))
 
     def compression_ratio(self, net: RecurrentNet) -> float:
         return self.hnet.num_params / net.num_params
