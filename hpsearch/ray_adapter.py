@@ -120,7 +120,7 @@ class SweepCallback(tune.Callback):
     def _ended(self, trial: Any, trials: list, errored: bool) -> None:
         result = trial.last_result or {}
         row = records.trial_row(trial.trial_id, trial.config, result, errored, _error_text(trial),
-                                self.sweep_dir)
+                                self.sweep_dir, self.plan.base_flags)
         self.rows[trial.trial_id] = row
         records.write_rows(self.sweep_dir / records.TRIALS_CSV, self.rows.values())
         study = self.study

@@ -31,7 +31,8 @@ def state_of(last_result: dict[str, Any] | None, errored: bool) -> str:
 
 
 def trial_row(trial_id: str, config: dict[str, Any], last_result: dict[str, Any] | None, errored: bool,
-              error: str, sweep_dir: Path) -> dict[str, Any]:
+              error: str, sweep_dir: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One trials.csv row; ``overrides`` (the sweep's --flag values) replace sampled values they fix."""
     result = last_result or {}
     row: dict[str, Any] = {name: result.get(name, "") for name in INFO}
     row.update(trial_id=trial_id, state=state_of(result, errored))
@@ -42,7 +43,8 @@ def trial_row(trial_id: str, config: dict[str, Any], last_result: dict[str, Any]
     folder = str(result.get("run_folder") or "")
     if folder and Path(folder).is_absolute() and Path(folder).is_relative_to(sweep_dir):
         row["run_folder"] = str(Path(folder).relative_to(sweep_dir))
-    return {**row, **sampled_flags(config)}
+    sampled = sampled_flags(config)
+    return {**row, **sampled, **{k: v for k, v in (overrides or {}).items() if k in sampled}}
 
 
 def read_rows(path: Path) -> dict[str, dict[str, Any]]:

@@ -10,6 +10,7 @@ import dataclasses
 import importlib
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +125,9 @@ def check(settings: SweepSettings) -> None:
         config = plan_of(settings).config(space.suggest(trial), out_dir="")
     except (search_spaces.SpaceError, ConfigError) as err:
         raise SweepError(str(err)) from None
+    for name in sorted(set(settings.flags) & set(search_spaces.parameters(space))):
+        print(f"hpsearch: --flag {name}={settings.flags[name]} replaces the sampled {name} in every trial",
+              file=sys.stderr)
     if config.multitask and settings.metric == "during":
         raise SweepError("--metric during: a multitask run has no during accuracy; use --metric final")
 

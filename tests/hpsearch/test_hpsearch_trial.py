@@ -132,3 +132,9 @@ def test_a_real_run_below_the_during_criterion_is_pruned(tmp_path, tiny_dataset_
     final = run_trial(PARAMS, plan, tmp_path / "run", lambda metrics: None, train)
     assert final["state"] == PRUNED and final["stop_reason"].startswith("during_acc_criterion")
     assert OBJECTIVE not in final and final["tasks_done"] == 1
+
+
+def test_a_row_shows_the_value_a_sweep_flag_fixed(tmp_path):
+    row = records.trial_row("t1", {**PARAMS, "batch_size": 256}, None, False, "", tmp_path,
+                            overrides={"batch_size": 32, "num_tasks": 2})
+    assert row["batch_size"] == 32 and "num_tasks" not in row
