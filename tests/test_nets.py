@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from cl_rnn.config import Config
+from cl_rnn.nets import lstm_kernel
 from cl_rnn.nets.lstm import lstm_sequence, to_torch_gate_order
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
 
@@ -43,30 +44,51 @@ def test_orthogonal_init_makes_every_gate_block_orthogonal():
         torch.testing.assert_close(block @ block.t(), torch.eye(32), atol=1e-5, rtol=0)
 
 
+@pytest.fixture(params=["c_kernel", "torch_ops"])
+def recurrence(request, monkeypatch):
+    """Run a test with the C kernel and with the torch-ops fallback."""
+    if request.param == "torch_ops":
+        monkeypatch.setattr(lstm_kernel, "_loaded", [None])
+    elif lstm_kernel.load() is None:
+        pytest.skip("no C compiler: the kernel is unavailable here")
+    return request.param
+
+
 @pytest.mark.parametrize("act", ["tanh", "relu", "linear"])
 @pytest.mark.parametrize("with_gain", [False, True])
-def test_fused_lstm_gradients_pass_gradcheck(act, with_gain):
+def test_fused_lstm_gradients_pass_gradcheck(act, with_gain, recurrence):
     torch.manual_seed(0)
-    steps, batch, inputs, hidden = 4, 3, 5, 6
+    steps, batch, inputs, hidden = 4, 3, 5, 16
     args = [torch.randn(steps, batch, inputs, dtype=torch.double, requires_grad=True),
             torch.randn(4 * hidden, inputs, dtype=torch.double, requires_grad=True),
             torch.randn(4 * hidden, hidden, dtype=torch.double, requires_grad=True),
+            torch.randn(4 * hidden, dtype=torch.double, requires_grad=True),
             torch.randn(4 * hidden, dtype=torch.double, requires_grad=True)]
     gain = torch.rand(hidden, dtype=torch.double) if with_gain else None
-    assert torch.autograd.gradcheck(lambda x, a, b, c: lstm_sequence(x, a, b, c, gain, act), args)
+    assert torch.autograd.gradcheck(lambda x, a, b, c, d: lstm_sequence(x, a, b, c, gain, act, b_hh=d), args)
 
 
-def test_fused_lstm_equals_torch_lstm():
+@pytest.mark.parametrize("hidden", [5, 16, 32])
+def test_fused_lstm_equals_torch_lstm(hidden, recurrence):
     torch.manual_seed(1)
-    x = torch.randn(10, 7, 12)
-    w_ih, w_hh, bias = torch.randn(64, 12) * 0.3, torch.randn(64, 16) * 0.3, torch.randn(64) * 0.3
-    reference = torch.nn.LSTM(12, 16)
+    x = torch.randn(10, 7, 12) * 3
+    w_ih, w_hh = torch.randn(4 * hidden, 12) * 0.3, torch.randn(4 * hidden, hidden) * 0.3
+    b_ih, b_hh = torch.randn(4 * hidden) * 0.3, torch.randn(4 * hidden) * 0.3
+    reference = torch.nn.LSTM(12, hidden)
     with torch.no_grad():
         reference.weight_ih_l0.copy_(to_torch_gate_order(w_ih))
         reference.weight_hh_l0.copy_(to_torch_gate_order(w_hh))
-        reference.bias_ih_l0.copy_(to_torch_gate_order(bias))
-        reference.bias_hh_l0.zero_()
-    torch.testing.assert_close(lstm_sequence(x, w_ih, w_hh, bias), reference(x)[0])
+        reference.bias_ih_l0.copy_(to_torch_gate_order(b_ih))
+        reference.bias_hh_l0.copy_(to_torch_gate_order(b_hh))
+    torch.testing.assert_close(lstm_sequence(x, w_ih, w_hh, b_ih, b_hh=b_hh), reference(x)[0])
+
+
+def test_saturated_gates_and_nan_weights_behave(recurrence):
+    x = torch.full((10, 2, 3), 255.0)
+    w_ih, w_hh, b = torch.ones(8, 3) * 50, torch.ones(8, 2), torch.zeros(8)
+    hs = lstm_sequence(x, w_ih, w_hh, b)
+    assert torch.isfinite(hs).all()
+    assert lstm_sequence(x, w_ih * math.nan, w_hh, b).isnan().all()
 
 
 @pytest.mark.parametrize("flags", [
@@ -75,7 +97,7 @@ def test_fused_lstm_equals_torch_lstm():
     dict(multi_head=True, use_vanilla_rnn=True, input_task_identity=True),
     dict(input_task_identity=True),
 ])
-def test_fast_and_reference_forward_agree_with_gradients(flags):
+def test_fast_and_reference_forward_agree_with_gradients(flags, recurrence):
     torch.manual_seed(2)
     net = net_for(**flags)
     x = torch.rand(10, 5, 128) * 4

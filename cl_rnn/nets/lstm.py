@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import torch
 
+from cl_rnn.nets import lstm_kernel
+
 GATE_ORDER = "oifg"
 
 
@@ -31,42 +33,30 @@ def from_torch_gate_order(weight: torch.Tensor) -> torch.Tensor:
 
 
 class LSTMSequence(torch.autograd.Function):
-    """``hs = LSTMSequence.apply(x, w_ih, w_hh, bias, gain, act)``; x (T, N, I) -> hs (T, N, H).
+    """``hs = LSTMSequence.apply(x, w_ih, w_hh, b_ih, b_hh, gain, act)``; x (T, N, I) -> hs (T, N, H).
 
-    ``act`` is ``torch.tanh`` for the study's networks; the cell nonlinearity must be one of
-    tanh/relu/identity (``ACTS``) because the backward needs its derivative from its output.
+    ``act`` names the nonlinearity of g and of the cell (tanh, relu or linear: the backward
+    needs its derivative from its output).  The recurrence runs in the C kernel when it is
+    available (``lstm_kernel.py``), else in torch ops; both give the same numbers.
     """
 
     @staticmethod
-    def forward(ctx, x, w_ih, w_hh, bias, gain, act):
+    def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, gain, act):
         steps, batch, _ = x.shape
         hidden = w_hh.shape[1]
-        acts = torch.addmm(bias, x.reshape(steps * batch, -1), w_ih.t()).view(steps, batch, 4 * hidden)
         cells = x.new_empty(steps, batch, hidden)
         squashed = torch.empty_like(cells)
         hs = torch.empty_like(cells)
-        w_hh_t = w_hh.t()
-        cell_act = ACTS[act][0]
-        a_steps, c_steps, s_steps, h_steps = acts.unbind(0), cells.unbind(0), squashed.unbind(0), hs.unbind(0)
-        for t in range(steps):
-            a = a_steps[t]
-            if t:
-                a.addmm_(h_steps[t - 1], w_hh_t)
-            a[:, :3 * hidden].sigmoid_()
-            cell_act(a[:, 3 * hidden:], a[:, 3 * hidden:])
-            o, i, f, g = a.split(hidden, 1)
-            if t:
-                torch.mul(f, c_steps[t - 1], out=c_steps[t])
-                c_steps[t].addcmul_(i, g)
-            else:
-                torch.mul(i, g, out=c_steps[t])
-            if gain is None:
-                cell_act(c_steps[t], s_steps[t])
-            else:
-                cell_act(torch.mul(c_steps[t], gain, out=s_steps[t]), s_steps[t])
-            torch.mul(o, s_steps[t], out=h_steps[t])
-        ctx.save_for_backward(x, w_ih, w_hh, acts, cells, squashed, hs, gain)
         ctx.act = act
+        ctx.kernel = lstm_kernel.load()
+        if lstm_kernel.usable(ctx.kernel, x, w_ih, w_hh, b_ih, b_hh, gain):
+            acts = x.reshape(steps * batch, -1).mm(w_ih.t()).view(steps, batch, 4 * hidden)
+            lstm_kernel.forward(ctx.kernel, acts, w_hh, b_ih, b_hh, gain, act, cells, squashed, hs)
+        else:
+            ctx.kernel = None
+            acts = torch.addmm(b_ih + b_hh, x.reshape(steps * batch, -1), w_ih.t()).view(steps, batch, 4 * hidden)
+            _forward_ops(acts, w_hh, gain, act, cells, squashed, hs)
+        ctx.save_for_backward(x, w_ih, w_hh, acts, cells, squashed, hs, gain)
         return hs
 
     @staticmethod
@@ -74,26 +64,62 @@ class LSTMSequence(torch.autograd.Function):
         x, w_ih, w_hh, acts, cells, squashed, hs, gain = ctx.saved_tensors
         steps, batch, four_h = acts.shape
         hidden = four_h // 4
-        from_h, to_c = _step_factors(acts, cells, squashed, gain, ACTS[ctx.act][1])
-        d_acts = torch.empty_like(acts)
-        d_steps, dh_steps, f_steps = d_acts.unbind(0), d_hs.unbind(0), acts[:, :, 2 * hidden:3 * hidden].unbind(0)
-        m_steps = _ifg_factors(acts, cells, ACTS[ctx.act][1]).unbind(0)
-        p_steps, k_steps = from_h.unbind(0), to_c.unbind(0)
-        dh = dh_steps[-1]
-        dc = dh * k_steps[-1]
-        for t in range(steps - 1, -1, -1):
-            if t < steps - 1:
-                dh = torch.addmm(dh_steps[t], d_steps[t + 1], w_hh)
-                dc = torch.addcmul(dc * f_steps[t + 1], dh, k_steps[t])
-            d = d_steps[t]
-            torch.mul(dh, p_steps[t], out=d[:, :hidden])
-            torch.mul(dc.unsqueeze(1), m_steps[t], out=d[:, hidden:].view(batch, 3, hidden))
+        if ctx.kernel is not None:
+            d_acts = lstm_kernel.backward(ctx.kernel, acts, cells, squashed, w_hh, gain, ctx.act, d_hs)
+        else:
+            d_acts = _backward_ops(acts, cells, squashed, w_hh, gain, ctx.act, d_hs)
         flat = d_acts.view(steps * batch, four_h)
         d_w_ih = flat.t().mm(x.reshape(steps * batch, -1))
         d_w_hh = d_acts[1:].reshape(-1, four_h).t().mm(hs[:-1].reshape(-1, hidden))
         d_bias = flat.sum(0)
         d_x = flat.mm(w_ih).view(x.shape) if ctx.needs_input_grad[0] else None
-        return d_x, d_w_ih, d_w_hh, d_bias, None, None
+        return d_x, d_w_ih, d_w_hh, d_bias, d_bias, None, None
+
+
+def _forward_ops(acts, w_hh, gain, act, cells, squashed, hs):
+    """The recurrence in torch ops (no C kernel): fills acts (in place), cells, squashed, hs."""
+    steps, batch, hidden = cells.shape
+    w_hh_t = w_hh.t()
+    cell_act = ACTS[act][0]
+    a_steps, c_steps, s_steps, h_steps = acts.unbind(0), cells.unbind(0), squashed.unbind(0), hs.unbind(0)
+    for t in range(steps):
+        a = a_steps[t]
+        if t:
+            a.addmm_(h_steps[t - 1], w_hh_t)
+        a[:, :3 * hidden].sigmoid_()
+        cell_act(a[:, 3 * hidden:], a[:, 3 * hidden:])
+        o, i, f, g = a.split(hidden, 1)
+        if t:
+            torch.mul(f, c_steps[t - 1], out=c_steps[t])
+            c_steps[t].addcmul_(i, g)
+        else:
+            torch.mul(i, g, out=c_steps[t])
+        if gain is None:
+            cell_act(c_steps[t], s_steps[t])
+        else:
+            cell_act(torch.mul(c_steps[t], gain, out=s_steps[t]), s_steps[t])
+        torch.mul(o, s_steps[t], out=h_steps[t])
+
+
+def _backward_ops(acts, cells, squashed, w_hh, gain, act, d_hs):
+    """The recurrence's backward in torch ops: gradients of the preactivations (T, N, 4H)."""
+    steps, batch, four_h = acts.shape
+    hidden = four_h // 4
+    from_h, to_c = _step_factors(acts, cells, squashed, gain, ACTS[act][1])
+    d_acts = torch.empty_like(acts)
+    d_steps, dh_steps, f_steps = d_acts.unbind(0), d_hs.unbind(0), acts[:, :, 2 * hidden:3 * hidden].unbind(0)
+    m_steps = _ifg_factors(acts, cells, ACTS[act][1]).unbind(0)
+    p_steps, k_steps = from_h.unbind(0), to_c.unbind(0)
+    dh = dh_steps[-1]
+    dc = dh * k_steps[-1]
+    for t in range(steps - 1, -1, -1):
+        if t < steps - 1:
+            dh = torch.addmm(dh_steps[t], d_steps[t + 1], w_hh)
+            dc = torch.addcmul(dc * f_steps[t + 1], dh, k_steps[t])
+        d = d_steps[t]
+        torch.mul(dh, p_steps[t], out=d[:, :hidden])
+        torch.mul(dc.unsqueeze(1), m_steps[t], out=d[:, hidden:].view(batch, 3, hidden))
+    return d_acts
 
 
 def _step_factors(acts, cells, squashed, gain, act_grad):
@@ -149,6 +175,12 @@ ACTS = {"tanh": (_tanh_out, _tanh_grad), "relu": (_relu_out, _relu_grad), "linea
 
 
 def lstm_sequence(x: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, bias: torch.Tensor,
-                  gain: torch.Tensor | None = None, act: str = "tanh") -> torch.Tensor:
-    """Hidden states of every step, (T, N, H); zero initial state."""
-    return LSTMSequence.apply(x, w_ih, w_hh, bias, gain, act)
+                  gain: torch.Tensor | None = None, act: str = "tanh",
+                  b_hh: torch.Tensor | None = None) -> torch.Tensor:
+    """Hidden states of every step, (T, N, H); zero initial state.
+
+    ``bias`` is the input-to-hidden bias, or the sum of both biases when ``b_hh`` is None.
+    """
+    if b_hh is None:
+        b_hh = torch.zeros_like(bias)
+    return LSTMSequence.apply(x, w_ih, w_hh, bias, b_hh, gain, act)

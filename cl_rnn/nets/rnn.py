@@ -175,7 +175,7 @@ class RecurrentNet:
             return _elman(x, w_ih, w_hh, b_ih + b_hh, p[f"rnn{k}.w_ho"], p[f"rnn{k}.b_ho"], gain,
                           ACT_FUNCTIONS[self.spec.act], tbptt)
         if fused:
-            return lstm_sequence(x, w_ih, w_hh, b_ih + b_hh, gain, self.spec.act)
+            return lstm_sequence(x, w_ih, w_hh, b_ih, gain, self.spec.act, b_hh=b_hh)
         return _lstm_reference(x, w_ih, w_hh, b_ih + b_hh, gain, ACT_FUNCTIONS[self.spec.act], tbptt)
 
     def _head(self, h, weight, bias, task):

@@ -1,0 +1,135 @@
+"""Speed of the training loop per method (not a test): iterations/s, Fisher time, start-up, memory.
+
+    python bench/bench_train.py [--iters 3000] [--repeats 3]
+
+The study's network (32-unit LSTM, multi-head, batch 64) on the embedded surrogate data, one
+thread (what ``train`` uses).  Each figure is the best of ``--repeats`` runs: the machine is
+shared, so the best run is the least disturbed one.  Targets (2 CPU cores): fine-tuning >= 1,350
+it/s; EWC and SI within 20% of it; Fisher <= 2 s per task; first iteration <= 2 s after process
+start; peak RSS <= 500 MB.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+from cl_rnn.config import Config
+from cl_rnn.data.store import load_tasks
+from cl_rnn.methods.build import build_method
+from cl_rnn.nets.rnn import NetSpec, RecurrentNet
+from cl_rnn.train import train
+
+STUDY_NET = dict(multi_head=True, rnn_arch="32", batch_size=64, lr=1e-4, net_act="tanh")
+METHODS = {
+    "finetune": {},
+    "finetune+clip": dict(clip_grad_norm=1.0),
+    "ewc": dict(use_ewc=True, ewc_lambda=100.0),
+    "si": dict(use_si=True, si_lambda=1.0),
+    "si_task_loss_only": dict(use_si=True, si_lambda=1.0, si_task_loss_only=True),
+    "ortho_reg": dict(orthogonal_hh_reg=1.0),
+    "task_identity": dict(input_task_identity=True),
+    "multitask": dict(multitask=True),
+}
+
+
+class SpeedLog(logging.Handler):
+    """Collects the per-task it/s that ``train`` logs."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.speeds: list[float] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = re.search(r"([\d.]+) it/s", record.getMessage())
+        if found:
+            self.speeds.append(float(found.group(1)))
+
+
+def loop_speed(flags: dict, tasks, iters: int, repeats: int, out: str) -> float:
+    """Best it/s of the second task (penalties active there; multitask: the whole run)."""
+    handler = SpeedLog()
+    logger = logging.getLogger("cl_rnn.train")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    best = 0.0
+    try:
+        for _ in range(repeats):
+            handler.speeds.clear()
+            config = Config(**STUDY_NET, num_tasks=2, n_iter=iters, out_dir=out, overwrite=True, **flags)
+            train(config, tasks=tasks)
+            best = max(best, handler.speeds[-1])
+    finally:
+        logger.removeHandler(handler)
+    return best
+
+
+def fisher_seconds(tasks, repeats: int) -> float:
+    config = Config(**STUDY_NET, use_ewc=True)
+    net = RecurrentNet(NetSpec.from_config(config))
+    ewc = build_method(config, net, torch.device("cpu")).extras[0]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        ewc.estimate_fisher(0, tasks[0].x_train, tasks[0].y_train)
+        best = min(best, time.perf_counter() - started)
+    torch.set_num_threads(threads)
+    return best
+
+
+STARTUP = """
+import time, resource, sys
+from pathlib import Path
+born = float(Path('/proc/self/stat').read_text().split()[21]) / __import__('os').sysconf('SC_CLK_TCK')
+boot = float(Path('/proc/uptime').read_text().split()[0])
+age = lambda: time.clock_gettime(time.CLOCK_BOOTTIME) - born
+import cl_rnn.train as t
+first = []
+step = t._Experiment._step
+def timed(self, *a):
+    step(self, *a)
+    if not first:
+        first.append(age())
+t._Experiment._step = timed
+from cl_rnn.config import from_argv
+t.train(from_argv(sys.argv[1:]))
+print(first[0], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def startup_and_memory(argv: list[str]) -> tuple[float, float]:
+    """Seconds from process start to the end of the first iteration, and peak RSS (MB) of a run."""
+    done = subprocess.run([sys.executable, "-c", STARTUP, *argv], capture_output=True, text=True, check=True)
+    first, rss = done.stdout.split()[-2:]
+    return float(first), float(rss)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iters", type=int, default=3000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--methods", default=",".join(METHODS))
+    args = parser.parse_args()
+    tasks = load_tasks(Config(**STUDY_NET))
+    out = tempfile.mkdtemp(prefix="bench_train_")
+    print(f"torch {torch.__version__}, best of {args.repeats}, {args.iters} iterations per task")
+    for name in args.methods.split(","):
+        speed = loop_speed(METHODS[name], tasks, args.iters, args.repeats, f"{out}/{name}")
+        print(f"{name:18s} {speed:8.0f} it/s")
+    print(f"{'fisher (7,500)':18s} {fisher_seconds(tasks, args.repeats):8.2f} s")
+    first, rss = startup_and_memory(["--multi_head", "--num_tasks=2", "--n_iter=300", "--use_ewc",
+                                     f"--out_dir={out}/startup", "--loglevel_info"])
+    print(f"{'first iteration':18s} {first:8.2f} s after process start")
+    print(f"{'peak RSS':18s} {rss:8.0f} MB (EWC, 2 tasks, default data)")
+
+
+if __name__ == "__main__":
+    main()

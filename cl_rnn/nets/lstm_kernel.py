@@ -1,0 +1,291 @@
+"""The LSTM layer's recurrence in C, compiled on first use and loaded with ctypes.
+
+Why: with 32 units and batch 64 a training step is bound by the number of tensor ops, and an
+LSTM step needs about seven of them forward and six backward.  Here each direction of the whole
+recurrence (the small h @ W_hh products and the gate arithmetic) is one call; the big matmuls
+(input projection, dW_ih, dW_hh) stay with torch.  The kernel is built with the system C
+compiler (``$CC``, default ``cc``) into ``$CL_RNN_CACHE_DIR/kernels`` (default
+``~/.cache/cl-rnn/kernels``), keyed by a hash of source, flags and CPU, written atomically; about
+half a second, once per machine.  Without a compiler, or with ``CL_RNN_NO_KERNEL=1``, ``load()``
+returns None and ``lstm.py`` runs the same recurrence in torch ops (slower, same numbers).
+
+Fast math without the finite-math assumption (NaN must propagate), and glibc's vectorised
+``expf`` declared explicitly (``VECTOR_EXP``); sigmoid and tanh are written through
+``exp`` of a clamped argument (no overflow: the vector exp is slow on it, and the raw 0..255
+inputs of the study saturate many gates).
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+FLAGS = ["-O3", "-march=native", "-ffast-math", "-fno-finite-math-only", "-fopenmp-simd", "-fPIC", "-shared"]
+ACT_CODES = {"tanh": 0, "relu": 1, "linear": 2}
+
+PRELUDE = {
+    torch.float32: "#define REAL float\n#define EXP expf\n#define SFX _f32\n",
+    torch.float64: "#define REAL double\n#define EXP exp\n#define SFX _f64\n",
+}
+BODY = r"""
+/* The recurrence of an LSTM layer (gate blocks o, i, f, g), forward and backward; see lstm.py. */
+#define CAT2(a, b) a##b
+#define CAT(a, b) CAT2(a, b)
+#define INLINE static inline __attribute__((always_inline))
+
+/* exp of a clamped argument: the vector exp is slow on overflow, and sigmoid(+-40) and tanh(+-20)
+   already equal their limits in float and double. */
+INLINE REAL CAT(clamp, SFX)(REAL x, REAL limit) { return x > limit ? limit : (x < -limit ? -limit : x); }
+INLINE REAL CAT(sigm, SFX)(REAL x) { return (REAL)1 / ((REAL)1 + EXP(-CAT(clamp, SFX)(x, 40))); }
+INLINE REAL CAT(act, SFX)(REAL x, const int kind) {
+    if (kind == 0) return (REAL)1 - (REAL)2 / (EXP((REAL)2 * CAT(clamp, SFX)(x, 20)) + (REAL)1);
+    if (kind == 1) return x > 0 ? x : (REAL)0;
+    return x;
+}
+INLINE REAL CAT(dact, SFX)(REAL y, const int kind) {  /* derivative, from the output */
+    if (kind == 0) return (REAL)1 - y * y;
+    if (kind == 1) return y > 0 ? (REAL)1 : (REAL)0;
+    return (REAL)1;
+}
+
+/* out (G) += sum_k v[k] * m[k, :] for m (K, G) row-major.  Columns in register blocks, and
+   PARTS interleaved partial sums over k, so that enough independent FMA chains hide latency. */
+#define PARTS 4
+#define BLOCK(width)                                                          \
+    for (; j + width <= G; j += width) {                                      \
+        REAL acc[PARTS][width];                                               \
+        for (int q = 0; q < width; q++) {                                     \
+            acc[0][q] = out[j + q];                                           \
+            for (int p = 1; p < PARTS; p++) acc[p][q] = 0;                    \
+        }                                                                     \
+        int k = 0;                                                            \
+        for (; k + PARTS <= K; k += PARTS)                                    \
+            for (int p = 0; p < PARTS; p++) {                                 \
+                const REAL vk = v[k + p];                                     \
+                const REAL *restrict row = m + (long)(k + p) * G + j;         \
+                for (int q = 0; q < width; q++) acc[p][q] += vk * row[q];     \
+            }                                                                 \
+        for (; k < K; k++)                                                    \
+            for (int q = 0; q < width; q++) acc[0][q] += v[k] * m[(long)k * G + j + q]; \
+        for (int q = 0; q < width; q++) {                                     \
+            REAL sum = acc[0][q];                                             \
+            for (int p = 1; p < PARTS; p++) sum += acc[p][q];                 \
+            out[j + q] = sum;                                                 \
+        }                                                                     \
+    }
+INLINE void CAT(vecmat, SFX)(REAL *restrict out, const REAL *restrict v, const REAL *restrict m, int K, int G) {
+    int j = 0;
+    BLOCK(32)
+    BLOCK(16)
+    for (; j < G; j++) {
+        REAL acc = out[j];
+        for (int k = 0; k < K; k++) acc += v[k] * m[(long)k * G + j];
+        out[j] = acc;
+    }
+}
+#undef BLOCK
+#undef PARTS
+
+INLINE void CAT(forward_step, SFX)(int t, int N, int H, REAL *restrict acts, const REAL *restrict wt,
+                                   const REAL *restrict b_ih, const REAL *restrict b_hh,
+                                   const REAL *restrict gain, const int kind, REAL *restrict cells,
+                                   REAL *restrict squashed, REAL *restrict hs) {
+    const int G = 4 * H;
+    for (int n = 0; n < N; n++) {
+        const long row = (long)t * N + n;
+        REAL *restrict a = acts + row * G;
+        for (int j = 0; j < G; j++) a[j] += b_ih[j] + b_hh[j];
+        if (t > 0) CAT(vecmat, SFX)(a, hs + (row - N) * H, wt, H, G);
+        for (int j = 0; j < 3 * H; j++) a[j] = CAT(sigm, SFX)(a[j]);
+        for (int j = 3 * H; j < G; j++) a[j] = CAT(act, SFX)(a[j], kind);
+        const REAL *restrict o = a, *restrict i = a + H, *restrict f = a + 2 * H, *restrict g = a + 3 * H;
+        REAL *restrict c = cells + row * H, *restrict s = squashed + row * H, *restrict h = hs + row * H;
+        if (t > 0) {
+            const REAL *restrict cp = c - (long)N * H;
+            for (int k = 0; k < H; k++) c[k] = f[k] * cp[k] + i[k] * g[k];
+        } else {
+            for (int k = 0; k < H; k++) c[k] = i[k] * g[k];
+        }
+        if (gain) for (int k = 0; k < H; k++) s[k] = CAT(act, SFX)(gain[k] * c[k], kind);
+        else for (int k = 0; k < H; k++) s[k] = CAT(act, SFX)(c[k], kind);
+        for (int k = 0; k < H; k++) h[k] = o[k] * s[k];
+    }
+}
+
+/* acts (T,N,4H): in: input projection x W_ih^T (no bias); out: gate activations.  wt (H,4H): w_hh
+   transposed.  b_ih, b_hh (4H).  gain (H) or NULL.  cells, squashed (= act(gain * c)), hs (T,N,H): out. */
+void CAT(lstm_forward, SFX)(int T, int N, int H, REAL *restrict acts, const REAL *restrict wt,
+                            const REAL *restrict b_ih, const REAL *restrict b_hh,
+                            const REAL *restrict gain, int kind, REAL *restrict cells,
+                            REAL *restrict squashed, REAL *restrict hs) {
+    for (int t = 0; t < T; t++) {
+        if (kind == 0) CAT(forward_step, SFX)(t, N, H, acts, wt, b_ih, b_hh, gain, 0, cells, squashed, hs);
+        else if (kind == 1) CAT(forward_step, SFX)(t, N, H, acts, wt, b_ih, b_hh, gain, 1, cells, squashed, hs);
+        else CAT(forward_step, SFX)(t, N, H, acts, wt, b_ih, b_hh, gain, 2, cells, squashed, hs);
+    }
+}
+
+INLINE void CAT(backward_step, SFX)(int T, int t, int N, int H, const REAL *restrict acts,
+                                    const REAL *restrict cells, const REAL *restrict squashed,
+                                    const REAL *restrict w_hh, const REAL *restrict gain, const int kind,
+                                    const REAL *restrict d_hs, REAL *restrict d_acts, REAL *restrict dc,
+                                    REAL *restrict dh) {
+    const int G = 4 * H;
+    for (int n = 0; n < N; n++) {
+        const long row = (long)t * N + n;
+        const REAL *restrict a = acts + row * G;
+        const REAL *restrict o = a, *restrict i = a + H, *restrict f = a + 2 * H, *restrict g = a + 3 * H;
+        const REAL *restrict s = squashed + row * H;
+        REAL *restrict d = d_acts + row * G;
+        REAL *restrict dcn = dc + (long)n * H;
+        for (int k = 0; k < H; k++) dh[k] = d_hs[row * H + k];
+        if (t < T - 1) {
+            CAT(vecmat, SFX)(dh, d_acts + (row + N) * G, w_hh, G, H);
+            const REAL *restrict fnext = acts + (row + N) * G + 2 * H;
+            for (int k = 0; k < H; k++) dcn[k] *= fnext[k];
+        } else {
+            for (int k = 0; k < H; k++) dcn[k] = 0;
+        }
+        for (int k = 0; k < H; k++) {
+            const REAL to_c = o[k] * CAT(dact, SFX)(s[k], kind) * gain[k];
+            dcn[k] += dh[k] * to_c;
+            d[k] = dh[k] * s[k] * o[k] * ((REAL)1 - o[k]);
+            d[H + k] = dcn[k] * g[k] * i[k] * ((REAL)1 - i[k]);
+            d[3 * H + k] = dcn[k] * i[k] * CAT(dact, SFX)(g[k], kind);
+        }
+        if (t > 0) {
+            const REAL *restrict cp = cells + (row - N) * H;
+            for (int k = 0; k < H; k++) d[2 * H + k] = dcn[k] * cp[k] * f[k] * ((REAL)1 - f[k]);
+        } else {
+            for (int k = 0; k < H; k++) d[2 * H + k] = 0;
+        }
+    }
+}
+
+/* d_acts (T,N,4H): out, gradients of the preactivations.  w_hh (4H,H).  d_hs (T,N,H): gradient of
+   every step's output.  dc (N,H) and dh (H): scratch. */
+void CAT(lstm_backward, SFX)(int T, int N, int H, const REAL *restrict acts, const REAL *restrict cells,
+                             const REAL *restrict squashed, const REAL *restrict w_hh,
+                             const REAL *restrict gain, int kind, const REAL *restrict d_hs,
+                             REAL *restrict d_acts, REAL *restrict dc, REAL *restrict dh) {
+    REAL ones[H];
+    for (int k = 0; k < H; k++) ones[k] = 1;
+    if (!gain) gain = ones;
+    for (int t = T - 1; t >= 0; t--) {
+        if (kind == 0) CAT(backward_step, SFX)(T, t, N, H, acts, cells, squashed, w_hh, gain, 0, d_hs, d_acts, dc, dh);
+        else if (kind == 1) CAT(backward_step, SFX)(T, t, N, H, acts, cells, squashed, w_hh, gain, 1, d_hs, d_acts, dc, dh);
+        else CAT(backward_step, SFX)(T, t, N, H, acts, cells, squashed, w_hh, gain, 2, d_hs, d_acts, dc, dh);
+    }
+}
+"""
+# glibc declares its vector exp variants only under full -ffast-math, which would also let gcc
+# assume no NaN (and a diverging run must show NaN): declare them here instead.
+VECTOR_EXP = ("#pragma omp declare simd notinbranch\nextern float expf(float);\n"
+              "#pragma omp declare simd notinbranch\nextern double exp(double);\n")
+SOURCE = "#include <math.h>\n#include <string.h>\n" + VECTOR_EXP + "".join(
+    prelude + BODY + "#undef REAL\n#undef EXP\n#undef SFX\n" for prelude in PRELUDE.values())
+SUFFIX = {torch.float32: "_f32", torch.float64: "_f64"}
+
+_loaded: list = []  # [CDLL or None] once tried
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("CL_RNN_CACHE_DIR") or Path.home() / ".cache" / "cl-rnn"
+    return Path(root) / "kernels"
+
+
+def _cpu_signature() -> str:
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        flags = ""
+    return platform.machine() + flags
+
+
+def _build(target: Path, compiler: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        source = Path(tmp) / "lstm_kernel.c"
+        source.write_text(SOURCE)
+        built = Path(tmp) / target.name
+        subprocess.run([compiler, *FLAGS, "-o", str(built), str(source), "-lm"], check=True,
+                       capture_output=True, timeout=120)
+        os.replace(built, target)
+
+
+def load():
+    """The compiled kernel library, or None where it cannot be built (then torch ops are used)."""
+    if _loaded:
+        return _loaded[0]
+    library = None
+    if os.environ.get("CL_RNN_NO_KERNEL", "") not in ("", "0"):
+        _loaded.append(None)
+        return None
+    compiler = os.environ.get("CC", "cc")
+    key = hashlib.sha256("\n".join([SOURCE, compiler, *FLAGS, _cpu_signature()]).encode()).hexdigest()[:16]
+    target = cache_dir() / f"lstm_{key}.so"
+    try:
+        if not target.exists():
+            _build(target, compiler)
+        library = ctypes.CDLL(str(target))
+        _declare(library)
+    except (OSError, subprocess.SubprocessError) as err:
+        log.warning("LSTM C kernel unavailable (%s); using torch ops (slower)", str(err).splitlines()[0])
+        library = None
+    _loaded.append(library)
+    return library
+
+
+def _declare(library) -> None:
+    p, i = ctypes.c_void_p, ctypes.c_int
+    for suffix in SUFFIX.values():
+        getattr(library, "lstm_forward" + suffix).argtypes = [i, i, i, p, p, p, p, p, i, p, p, p]
+        getattr(library, "lstm_forward" + suffix).restype = None
+        getattr(library, "lstm_backward" + suffix).argtypes = [i, i, i, p, p, p, p, p, i, p, p, p, p]
+        getattr(library, "lstm_backward" + suffix).restype = None
+
+
+def usable(library, *tensors: torch.Tensor | None) -> bool:
+    """The kernel handles contiguous CPU float32/float64 tensors of one dtype."""
+    if library is None:
+        return False
+    dtype = tensors[0].dtype
+    return dtype in SUFFIX and all(t is None or (t.device.type == "cpu" and t.dtype == dtype) for t in tensors)
+
+
+def _ptr(tensor: torch.Tensor | None):
+    return None if tensor is None else tensor.data_ptr()
+
+
+def forward(library, acts, w_hh, b_ih, b_hh, gain, act, cells, squashed, hs) -> None:
+    """In place: ``acts`` (T, N, 4H) input projections (without bias) -> activations; fills cells, squashed, hs."""
+    steps, batch, hidden = cells.shape
+    w_t = w_hh.t().contiguous()
+    b_ih, b_hh = b_ih.contiguous(), b_hh.contiguous()
+    gain = None if gain is None else gain.contiguous()
+    getattr(library, "lstm_forward" + SUFFIX[acts.dtype])(
+        steps, batch, hidden, _ptr(acts), _ptr(w_t), _ptr(b_ih), _ptr(b_hh), _ptr(gain), ACT_CODES[act],
+        _ptr(cells), _ptr(squashed), _ptr(hs))
+
+
+def backward(library, acts, cells, squashed, w_hh, gain, act, d_hs) -> torch.Tensor:
+    """Gradients of the preactivations (T, N, 4H) from the gradients of every step's output."""
+    steps, batch, hidden = cells.shape
+    d_hs = d_hs.contiguous()
+    w_hh = w_hh.contiguous()
+    gain = None if gain is None else gain.contiguous()
+    d_acts = torch.empty_like(acts)
+    scratch_c = acts.new_empty(batch, hidden)
+    scratch_h = acts.new_empty(hidden)
+    getattr(library, "lstm_backward" + SUFFIX[acts.dtype])(
+        steps, batch, hidden, _ptr(acts), _ptr(cells), _ptr(squashed), _ptr(w_hh), _ptr(gain), ACT_CODES[act],
+        _ptr(d_hs), _ptr(d_acts), _ptr(scratch_c), _ptr(scratch_h))
+    return d_acts
