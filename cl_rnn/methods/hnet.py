@@ -57,9 +57,12 @@ class Hypernetwork(Method):
         if not torch.is_grad_enabled() or not self._regularising():
             return self.hnet.generate([task], dropout=torch.is_grad_enabled())[0]
         tasks = self._regularised_tasks()
-        out = self.hnet.generate_chunks([task, *tasks], dropout=True)
-        self._pending = (tasks, out[1:])
-        return out[0, :self.net.num_params]
+        features = self.hnet.features([task, *tasks], dropout=True)
+        chunks = self.hnet.spec.num_chunks
+        # the last layer twice, on row blocks of the (small) features: slicing its (large) output
+        # would cost a zero-filled full-size gradient per slice in the backward
+        self._pending = (tasks, self.hnet.chunk_outputs(features[chunks:]).view(len(tasks), -1))
+        return self.hnet.chunk_outputs(features[:chunks]).view(-1)[:self.net.num_params]
 
     def _regularising(self) -> bool:
         return self.targets is not None and self.beta != 0
@@ -113,7 +116,8 @@ class _SquaredDrift(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         (drift,) = ctx.saved_tensors
-        return (drift * (2 * ctx.scale * grad_output)).view(ctx.shape), None, None, None
+        # in place: the buffer is this node's own and its backward runs once (a fresh 1 MB tensor per step costs more)
+        return drift.mul_(2 * ctx.scale * grad_output).view(ctx.shape), None, None, None
 
 
 def squared_drift(generated: torch.Tensor, targets: torch.Tensor, regions: torch.Tensor,
