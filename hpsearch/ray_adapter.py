@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +154,9 @@ class _OptunaSearch(OptunaSearch):
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if self.metric in result:
-            super().on_trial_result(trial_id, result)
+            with warnings.catch_warnings():  # a trial rerun after --resume reports its tasks again
+                warnings.filterwarnings("ignore", message="The reported value is ignored")
+                super().on_trial_result(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if result and result.get("state") == FAILED:

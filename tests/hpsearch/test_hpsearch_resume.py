@@ -14,6 +14,7 @@ from hpsearch import journal, records
 from hpsearch.trial import FINISHED
 
 NUM_SAMPLES = 10
+SMALL_NET = {"rnn_arch": "32", "batch_size": 64}  # every trial about a second: the kill lands mid-sweep
 
 
 def hpsearch(*args: str) -> list[str]:
@@ -48,8 +49,8 @@ def test_killed_sweep_resumes_keeping_finished_trials_and_history(tmp_path, tiny
     log = (tmp_path / "driver.log").open("w")
     driver = subprocess.Popen(
         hpsearch("run", "--method", "finetune", "--num-samples", str(NUM_SAMPLES), "--max-concurrent", "2",
-                 "--n-iter", "150", "--data", str(tiny_dataset_path), "--results", str(tmp_path), "--name", "k",
-                 *(f"--flag={name}={value}" for name, value in TINY.items())),
+                 "--n-iter", "200", "--data", str(tiny_dataset_path), "--results", str(tmp_path), "--name", "k",
+                 *(f"--flag={name}={value}" for name, value in {**TINY, **SMALL_NET}.items())),
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for(lambda: len(finished_rows(csv)) >= 4, 120, "4 finished trials")
