@@ -25,6 +25,7 @@ import numpy as np
 
 from cl_rnn.config import Config, command_line
 from cl_rnn.metrics import format_overview, forgetting, during, final
+from cl_rnn.version import code_version
 
 DEFAULT_ROOT = Path("results") / "runs"
 
@@ -41,6 +42,7 @@ class Result:
     compression_ratio: float = 1.0
     seconds: float = 0.0
     method: str = "finetune"
+    resumed_at: list[int] = field(default_factory=list)  # tasks a restart continued from
 
     def summary_line(self) -> str:
         state = "finished" if self.finished else f"stopped ({self.stop_reason})"
@@ -85,11 +87,21 @@ def _numbered(path: Path) -> Path:
     return Path(f"{path}_{k}")
 
 
+class RunFolderError(OSError):
+    """The run folder cannot be created or written (one line: the folder and the reason)."""
+
+
 class RunFolder:
-    def __init__(self, config: Config):
-        self.path = resolve_out_dir(config)
-        write_atomic(self.path / "config.json", json.dumps(dataclasses.asdict(config), indent=2) + "\n")
-        write_atomic(self.path / "command.txt", command_line(config) + "\n")
+    def __init__(self, config: Config, reuse: bool = False):
+        """``reuse``: continue in ``--out_dir`` as it is (a resumed run) instead of a fresh folder."""
+        try:
+            self.path = Path(config.out_dir) if reuse else resolve_out_dir(config)
+            write_atomic(self.path / "config.json", json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+            write_atomic(self.path / "command.txt", command_line(config) + "\n")
+        except OSError as err:
+            where = config.out_dir or DEFAULT_ROOT
+            raise RunFolderError(f"--out_dir {where}: cannot write the run folder "
+                                 f"({err.strerror or err})") from None
 
     def write(self, result: Result, seed: int) -> None:
         """(Re)write everything derived from the accuracy matrix."""
@@ -99,7 +111,8 @@ class RunFolder:
         payload = {"finished": result.finished, "stop_reason": result.stop_reason, "during": result.during,
                    "final": result.final, "mean_during_accuracy": _mean(result.during),
                    "mean_final_accuracy": _mean(result.final), "seconds": result.seconds,
-                   "compression_ratio": result.compression_ratio, "method": result.method, "seed": seed}
+                   "compression_ratio": result.compression_ratio, "method": result.method, "seed": seed,
+                   "resumed_at": result.resumed_at, "code_version": code_version()}
         write_atomic(self.path / "result.json", json.dumps(payload, indent=2) + "\n")
 
 

@@ -8,6 +8,7 @@ network on all tasks at once; ``--train_from_scratch`` starts each task from a f
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -18,6 +19,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from cl_rnn import checkpoint
 from cl_rnn.batches import MultitaskStream, TaskStream, time_major
 from cl_rnn.config import Config
 from cl_rnn.evaluation import accuracy, needs_all_steps, step_weights, task_loss
@@ -26,7 +28,7 @@ from cl_rnn.methods.build import build_method
 from cl_rnn.metrics import during, final, overview
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
 from cl_rnn.results import Result, RunFolder
-from cl_rnn.rules import check, during_criteria
+from cl_rnn.rules import check, check_data, during_criteria
 
 log = logging.getLogger("cl_rnn.train")
 LOSS_LOG_EVERY = 50
@@ -71,10 +73,11 @@ class _Experiment:
         self.config = config
         self.report = report
         self.started = time.perf_counter()
-        self.folder = RunFolder(config)
+        self.device = choose_device(config)
+        resumed = checkpoint.resumable(config, self.device)  # an unfinished run of these flags in --out_dir
+        self.folder = RunFolder(config, reuse=resumed is not None)
         seed_everything(config.random_seed)
         torch.use_deterministic_algorithms(config.deterministic_run)
-        self.device = choose_device(config)
         if tasks is None:
             from cl_rnn.data.store import load_tasks
 
@@ -82,6 +85,7 @@ class _Experiment:
         if len(tasks) < config.num_tasks:
             raise ValueError(f"--num_tasks={config.num_tasks}: the data has only {len(tasks)} tasks")
         self.tasks = tasks[:config.num_tasks]
+        check_data(config, [len(task.y_train) for task in self.tasks])
         self.net = RecurrentNet(NetSpec.from_config(config, input_size=self.tasks[0].x_train.shape[2]))
         self.method = self._fresh_method()
         rows = 1 if config.multitask else config.num_tasks
@@ -90,9 +94,33 @@ class _Experiment:
         self.last_only = not needs_all_steps(config.ts_weighting)
         self.stop_reason: str | None = None
         self.task_weights: list[torch.Tensor] = []  # from scratch: each task's own network
+        self.first_task, self.earlier_seconds, self.resumed_at = 0, 0.0, []
+        if resumed is not None:
+            self._resume(resumed)
 
     def _fresh_method(self) -> Method:
         return build_method(self.config, self.net, self.device)
+
+    # --- checkpoints ---------------------------------------------------------------------------
+    def _resume(self, state: checkpoint.RunState) -> None:
+        """Continue after the checkpoint's task, exactly where the interrupted run was."""
+        self.method.load_state_dict(state.method)
+        self.task_weights = list(state.task_weights)
+        self.matrix = np.asarray(state.matrix, dtype=float).copy()
+        self.first_task = state.task + 1
+        self.earlier_seconds = state.seconds
+        self.resumed_at = [*state.resumed_at, self.first_task]
+        checkpoint.set_rng_states(state.rng)
+        log.info("resuming %s after task %d", self.folder.path, state.task)
+
+    def _save_checkpoint(self, t: int, done: bool = False) -> None:
+        checkpoint.save(self.folder.path, checkpoint.RunState(
+            config=dataclasses.asdict(self.config), task=t, matrix=self.matrix, method=self.method.state_dict(),
+            task_weights=self.task_weights, rng=checkpoint.rng_states(), seconds=self._seconds(),
+            resumed_at=self.resumed_at, done=done))
+
+    def _seconds(self) -> float:
+        return self.earlier_seconds + time.perf_counter() - self.started
 
     # --- the run ------------------------------------------------------------------------------
     def run(self) -> Result:
@@ -102,13 +130,17 @@ class _Experiment:
             if self.config.multitask:
                 self._multitask()
             else:
-                for t in range(self.config.num_tasks):
+                for t in range(self.first_task, self.config.num_tasks):
                     self._task(t)
         except CriterionStop as stop:
             self.stop_reason = str(stop)
             log.info("stopped: %s", self.stop_reason)
         result = self._result(finished=self.stop_reason is None)
         self.folder.write(result, self.config.random_seed)
+        if self.config.store_final_models:
+            self._save_checkpoint(self.config.num_tasks - 1, done=True)
+        else:
+            checkpoint.remove(self.folder.path)  # the run is over: nothing left to resume
         return result
 
     def _task(self, t: int) -> None:
@@ -216,6 +248,8 @@ class _Experiment:
         last = t == self.config.num_tasks - 1
         result = self._result(finished=last)
         self.folder.write(result, self.config.random_seed)
+        if not last:  # before the report: a trial's report carries this checkpoint
+            self._save_checkpoint(t)
         row = self.matrix[0 if multitask else t]
         during_values = [] if multitask else during(self.matrix)
         final_mean = float(np.mean(row[:t + 1]))
@@ -235,7 +269,7 @@ class _Experiment:
         return Result(accuracy_matrix=self.matrix.copy(), during=[] if config.multitask else during(self.matrix),
                       final=final(self.matrix), finished=finished, stop_reason=self.stop_reason,
                       out_dir=self.folder.path, summary=summary, compression_ratio=ratio,
-                      seconds=time.perf_counter() - self.started, method=self._method_name())
+                      seconds=self._seconds(), method=self._method_name(), resumed_at=self.resumed_at)
 
     def _method_name(self) -> str:
         if self.config.multitask:

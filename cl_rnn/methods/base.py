@@ -23,8 +23,9 @@ combines one source with any number of extras: masking + SI, EWC + task identity
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
+import numpy as np
 import torch
 
 from cl_rnn.nets.rnn import RecurrentNet
@@ -83,6 +84,19 @@ class Method:
     def compression_ratio(self, net: RecurrentNet) -> float:
         """Trained parameters over main-net parameters (the study's figure for hypernetworks)."""
         return sum(p.numel() for p in self.parameters()) / net.num_params
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps between tasks: every public attribute holding tensors or arrays.
+
+        Methods whose state sits in other objects (a hypernetwork) add it; scalars set from flags
+        and references to other methods or the net are not state.
+        """
+        return tensor_state(self)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict()``'s values; tensors that already exist are copied in place, so
+        tensors shared between methods (EWC and SI watch the source's weights) stay shared."""
+        load_tensor_state(self, state)
 
 
 class Composite(Method):
@@ -146,3 +160,44 @@ class Composite(Method):
 
     def compression_ratio(self, net: RecurrentNet) -> float:
         return self.source.compression_ratio(net)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {f"{k}:{m.name}": m.state_dict() for k, m in enumerate(self.members)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, member in enumerate(self.members):
+            member.load_state_dict(state[f"{k}:{member.name}"])
+
+
+def _is_state(value: Any) -> bool:
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return True
+    return isinstance(value, (list, tuple)) and len(value) > 0 and all(
+        v is None or _is_state(v) for v in value)
+
+
+def tensor_state(holder: Any) -> dict[str, Any]:
+    """``holder``'s public attributes that hold tensors or arrays (also in nested lists), or None."""
+    return {name: value for name, value in vars(holder).items()
+            if not name.startswith("_") and (value is None or _is_state(value))}
+
+
+def load_tensor_state(holder: Any, state: dict[str, Any]) -> None:
+    for name, saved in state.items():
+        setattr(holder, name, _restored(getattr(holder, name, None), saved))
+
+
+@torch.no_grad()
+def _restored(current: Any, saved: Any) -> Any:
+    """``saved``, written into ``current`` where it has the same structure (identity kept)."""
+    if isinstance(current, torch.Tensor) and isinstance(saved, torch.Tensor) and \
+            current.shape == saved.shape and current.dtype == saved.dtype:
+        return current.copy_(saved)
+    if isinstance(current, list) and isinstance(saved, list) and len(current) == len(saved):
+        current[:] = [_restored(c, s) for c, s in zip(current, saved)]
+        return current
+    if isinstance(current, tuple) and isinstance(saved, tuple) and len(current) == len(saved):
+        return tuple(_restored(c, s) for c, s in zip(current, saved))
+    if isinstance(saved, torch.Tensor) and isinstance(current, torch.Tensor):
+        return saved.to(current.device)
+    return saved

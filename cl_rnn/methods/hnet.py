@@ -20,12 +20,14 @@ tasks the regulariser needs in one MLP pass; ``penalty(t)`` then uses the earlie
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from cl_rnn.config import Config
-from cl_rnn.methods.base import Method
+from cl_rnn.methods.base import Method, load_tensor_state, tensor_state
 from cl_rnn.nets.hnet import ChunkedHypernet, HnetSpec
 from cl_rnn.nets.rnn import RecurrentNet
 
@@ -100,6 +102,14 @@ class Hypernetwork(Method):
 
     def compression_ratio(self, net: RecurrentNet) -> float:
         return self.hnet.num_params / net.num_params
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**tensor_state(self), "task": self.task, "hnet": tensor_state(self.hnet)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.task = state["task"]
+        load_tensor_state(self.hnet, state["hnet"])
+        load_tensor_state(self, {k: v for k, v in state.items() if k not in ("task", "hnet")})
 
 
 class _SquaredDrift(torch.autograd.Function):

@@ -1,0 +1,136 @@
+"""Per-task checkpoints: a run's whole state after its last finished task, so a restart ends the same.
+
+``<run folder>/checkpoints/checkpoint.pt`` holds, after every task but the last: the flags, the
+accuracy matrix so far, the method's state (``Method.state_dict``: weights, Fisher and anchor, SI
+importances, hypernetwork and its targets, masks, coresets), the from-scratch networks of earlier
+tasks, and the RNG states of torch, numpy and ``random``.  Batch streams restart with every task and
+draw from numpy's global RNG, so the RNG states are all they need.  A run restarted from it trains
+the remaining tasks exactly as the uninterrupted run would have (bitwise on the same machine).
+
+Only the latest checkpoint is kept: it is all a restart needs.  It is written atomically (temporary
+file, fsync, ``os.replace``): a reader sees the previous checkpoint or the new one, never half of one.
+When the run ends the checkpoint is removed, unless ``--store_final_models`` keeps it (marked done).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cl_rnn.config import Config
+from cl_rnn.rules import ConfigError
+
+FOLDER = "checkpoints"
+FILE = "checkpoint.pt"
+FORMAT = 1
+# Flags that change where or how loudly a run writes, not what it computes.
+NOT_COMPARED = ("out_dir", "overwrite", "loglevel_info")
+
+
+class CheckpointMismatch(ConfigError):
+    """The run folder holds a checkpoint of another configuration."""
+
+
+@dataclass
+class RunState:
+    """Everything a run needs to continue after ``task`` (the last finished task)."""
+    config: dict[str, Any]
+    task: int
+    matrix: np.ndarray
+    method: dict[str, Any]
+    task_weights: list[torch.Tensor]
+    rng: dict[str, Any]
+    seconds: float
+    resumed_at: list[int]
+    done: bool = False
+
+
+def path_in(run_folder: Path | str) -> Path:
+    return Path(run_folder) / FOLDER / FILE
+
+
+def rng_states() -> dict[str, Any]:
+    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"].cpu())
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def save(run_folder: Path, state: RunState) -> Path:
+    """Write ``state`` atomically over the folder's checkpoint; returns its path."""
+    path = path_in(run_folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            torch.save({"format": FORMAT, **dataclasses.asdict(state)}, out)
+            out.flush()
+            os.fsync(out.fileno())  # the data is on disk before the name points at it
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path: Path, device: torch.device | str = "cpu") -> RunState:
+    """The checkpoint at ``path``, tensors on ``device``; a ``ConfigError`` naming the file if unreadable."""
+    try:
+        # our own file (written by ``save``): it holds numpy's RNG state, which weights_only refuses
+        saved = torch.load(path, map_location=device, weights_only=False)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one-line message
+        raise ConfigError(f"{path}: unreadable checkpoint ({type(err).__name__}); "
+                          "pass --overwrite to start the run afresh") from None
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+        raise ConfigError(f"{path}: not a cl-rnn checkpoint of format {FORMAT}; pass --overwrite to start afresh")
+    fields = {f.name for f in dataclasses.fields(RunState)}
+    return RunState(**{k: v for k, v in saved.items() if k in fields})
+
+
+def differences(saved: dict[str, Any], config: Config) -> list[str]:
+    """``--flag=saved (now value)`` for every computed-on flag that differs."""
+    now = dataclasses.asdict(config)
+    return [f"--{name}={saved.get(name)!r} (now {value!r})" for name, value in now.items()
+            if name not in NOT_COMPARED and saved.get(name) != value]
+
+
+def resumable(config: Config, device: torch.device | str = "cpu") -> RunState | None:
+    """The state to continue from, when ``--out_dir`` holds an unfinished run of these flags.
+
+    None when there is nothing to resume (no folder, no checkpoint, a finished run, ``--overwrite``).
+    Raises :class:`CheckpointMismatch` for a checkpoint of other flags: runs are never mixed.
+    """
+    if not config.out_dir or config.overwrite:
+        return None
+    path = path_in(config.out_dir)
+    if not path.is_file():
+        return None
+    state = load(path, device)
+    if state.done:
+        return None
+    changed = differences(state.config, config)
+    if changed:
+        raise CheckpointMismatch(
+            f"--out_dir {config.out_dir}: holds a checkpoint of other flags ({', '.join(changed[:3])}"
+            f"{', ...' if len(changed) > 3 else ''}); pass --overwrite to replace it or choose another --out_dir")
+    return state
+
+
+def remove(run_folder: Path) -> None:
+    shutil.rmtree(Path(run_folder) / FOLDER, ignore_errors=True)

@@ -1,0 +1,16 @@
+"""Fault-injection tests: the sweep fakes and these tests' own helpers importable here and by Ray workers."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+for folder in (HERE, HERE.parent, HERE.parent / "hpsearch"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+from hpsearch_fakes import subprocess_env  # noqa: E402
+
+# Ray workers inherit the environment of the process that starts Ray: let them import the helpers.
+os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), subprocess_env()["PYTHONPATH"]])
