@@ -23,14 +23,29 @@ def _log_to_stderr(level: int) -> None:
     logger.setLevel(level)
 
 
-def train_main(argv: Sequence[str]) -> int:
-    """Run one experiment from the study's flags; exit status 0 also for a criterion stop."""
+def train_main(argv: Sequence[str], prog: str = "train_split_audioset.py") -> int:
+    """Run one experiment from the study's flags; exit status 0 also for a criterion stop.
+
+    Bad input found after parsing (flags that contradict the data or a run folder's checkpoint,
+    a bad dataset file, an unwritable run folder) and a diverged loss end with one line on stderr:
+    exit status 2 for flags, 1 for the rest.
+    """
     from cl_rnn.config import from_argv
-    from cl_rnn.train import train
+    from cl_rnn.data.store import DataError
+    from cl_rnn.results import RunFolderError
+    from cl_rnn.rules import ConfigError
+    from cl_rnn.train import TrainingDiverged, train
 
     config = from_argv(argv)
     _log_to_stderr(logging.INFO if config.loglevel_info else logging.DEBUG)
-    result = train(config)
+    try:
+        result = train(config)
+    except ConfigError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    except (DataError, RunFolderError, TrainingDiverged) as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 1
     print(result.summary_line())
     return 0
 

@@ -83,6 +83,9 @@ def during_criteria(config: Config) -> list[float]:
         values = [float(v) for v in config.during_acc_criterion.split(",")]
     except ValueError:
         raise ConfigError(f"--during_acc_criterion: expected numbers, got {config.during_acc_criterion!r}") from None
+    if any(v != -1 and not v >= 0 for v in values):
+        raise ConfigError(f"--during_acc_criterion: accuracies in % must be >= 0 (or -1: off), "
+                          f"got {config.during_acc_criterion!r}")
     if len(values) == 1:
         return values * (config.num_tasks - 1)
     if len(values) != config.num_tasks - 1:
@@ -111,6 +114,9 @@ def _check_ranges(config: Config) -> None:
     for name in non_negative:
         if getattr(config, name) < 0:
             raise ConfigError(f"--{name}: must not be negative, got {getattr(config, name)!r}")
+    for name in ("random_seed", "data_random_seed"):
+        if not 0 <= getattr(config, name) < 2**32:
+            raise ConfigError(f"--{name}: must lie in [0, 2**32), got {getattr(config, name)!r}")
     if not 0 <= config.adam_beta1 < 1:
         raise ConfigError(f"--adam_beta1: must lie in [0, 1), got {config.adam_beta1!r}")
     if config.clip_grad_norm != -1 and config.clip_grad_norm <= 0:
@@ -160,6 +166,14 @@ def _warn(config: Config) -> None:
         say("--during_acc_criterion has no effect with --multitask")
     if config.use_masks and not (config.no_context_mod_outputs and config.dont_softplus_gains):
         say("--use_masks implies --no_context_mod_outputs and --dont_softplus_gains")
+
+
+def check_data(config: Config, train_sizes: list[int]) -> None:
+    """The rules that need the data (training samples per task); run right after loading, before training."""
+    if config.use_replay and train_sizes and config.coreset_size > min(train_sizes):
+        task = train_sizes.index(min(train_sizes))
+        raise ConfigError(f"--coreset_size: {config.coreset_size} is more than the {train_sizes[task]} "
+                          f"training samples of task {task}")
 
 
 def check(config: Config) -> Config:
