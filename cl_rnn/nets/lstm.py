@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from cl_rnn.nets import lstm_kernel
+from cl_rnn.nets.matmul import matmul_nt
 
 GATE_ORDER = "oifg"
 
@@ -50,7 +51,7 @@ class LSTMSequence(torch.autograd.Function):
         ctx.act = act
         ctx.kernel = lstm_kernel.load()
         if lstm_kernel.usable(ctx.kernel, x, w_ih, w_hh, b_ih, b_hh, gain):
-            acts = x.reshape(steps * batch, -1).mm(w_ih.t()).view(steps, batch, 4 * hidden)
+            acts = matmul_nt(x.reshape(steps * batch, -1), w_ih.contiguous()).view(steps, batch, 4 * hidden)
             lstm_kernel.forward(ctx.kernel, acts, w_hh, b_ih, b_hh, gain, act, cells, squashed, hs)
         else:
             ctx.kernel = None
@@ -69,7 +70,7 @@ class LSTMSequence(torch.autograd.Function):
         else:
             d_acts = _backward_ops(acts, cells, squashed, w_hh, gain, ctx.act, d_hs)
         flat = d_acts.view(steps * batch, four_h)
-        d_w_ih = flat.t().mm(x.reshape(steps * batch, -1))
+        d_w_ih = matmul_nt(flat.t(), x.reshape(steps * batch, -1).t())
         d_w_hh = d_acts[1:].reshape(-1, four_h).t().mm(hs[:-1].reshape(-1, hidden))
         d_bias = flat.sum(0)
         d_x = flat.mm(w_ih).view(x.shape) if ctx.needs_input_grad[0] else None

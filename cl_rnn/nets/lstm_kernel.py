@@ -41,14 +41,27 @@ BODY = r"""
 #define CAT(a, b) CAT2(a, b)
 #define INLINE static inline __attribute__((always_inline))
 
-/* exp of a clamped argument: the vector exp is slow on overflow, and sigmoid(+-40) and tanh(+-20)
-   already equal their limits in float and double. */
+/* Sigmoid and tanh through exp of a clamped argument: glibc's vector exp is slow for any lane
+   beyond +-87, and sigmoid(+-40) and tanh(+-20) already equal their limits in float and double.
+   Clamp, exp and the rest are separate loops over a scratch row: within one loop gcc turns
+   exp(clamp(x)) into a select of exp(x), calling exp on the raw argument.  The select-based clamp
+   keeps NaN (a diverging run must show NaN). */
 INLINE REAL CAT(clamp, SFX)(REAL x, REAL limit) { return x > limit ? limit : (x < -limit ? -limit : x); }
-INLINE REAL CAT(sigm, SFX)(REAL x) { return (REAL)1 / ((REAL)1 + EXP(-CAT(clamp, SFX)(x, 40))); }
-INLINE REAL CAT(act, SFX)(REAL x, const int kind) {
-    if (kind == 0) return (REAL)1 - (REAL)2 / (EXP((REAL)2 * CAT(clamp, SFX)(x, 20)) + (REAL)1);
-    if (kind == 1) return x > 0 ? x : (REAL)0;
-    return x;
+INLINE void CAT(sigmoid_row, SFX)(REAL *restrict out, const REAL *in, int n, REAL *restrict tmp) {
+    for (int j = 0; j < n; j++) tmp[j] = -CAT(clamp, SFX)(in[j], 40);
+    for (int j = 0; j < n; j++) tmp[j] = EXP(tmp[j]);
+    for (int j = 0; j < n; j++) out[j] = (REAL)1 / ((REAL)1 + tmp[j]);
+}
+INLINE void CAT(act_row, SFX)(REAL *restrict out, const REAL *in, int n, const int kind, REAL *restrict tmp) {
+    if (kind == 0) {
+        for (int j = 0; j < n; j++) tmp[j] = (REAL)2 * CAT(clamp, SFX)(in[j], 20);
+        for (int j = 0; j < n; j++) tmp[j] = EXP(tmp[j]);
+        for (int j = 0; j < n; j++) out[j] = (REAL)1 - (REAL)2 / (tmp[j] + (REAL)1);
+    } else if (kind == 1) {
+        for (int j = 0; j < n; j++) out[j] = in[j] > 0 ? in[j] : (REAL)0;
+    } else {
+        for (int j = 0; j < n; j++) out[j] = in[j];
+    }
 }
 INLINE REAL CAT(dact, SFX)(REAL y, const int kind) {  /* derivative, from the output */
     if (kind == 0) return (REAL)1 - y * y;
@@ -99,13 +112,14 @@ INLINE void CAT(forward_step, SFX)(int t, int N, int H, REAL *restrict acts, con
                                    const REAL *restrict gain, const int kind, REAL *restrict cells,
                                    REAL *restrict squashed, REAL *restrict hs) {
     const int G = 4 * H;
+    REAL tmp[G + H];
     for (int n = 0; n < N; n++) {
         const long row = (long)t * N + n;
         REAL *restrict a = acts + row * G;
         for (int j = 0; j < G; j++) a[j] += b_ih[j] + b_hh[j];
         if (t > 0) CAT(vecmat, SFX)(a, hs + (row - N) * H, wt, H, G);
-        for (int j = 0; j < 3 * H; j++) a[j] = CAT(sigm, SFX)(a[j]);
-        for (int j = 3 * H; j < G; j++) a[j] = CAT(act, SFX)(a[j], kind);
+        CAT(sigmoid_row, SFX)(a, a, 3 * H, tmp);
+        CAT(act_row, SFX)(a + 3 * H, a + 3 * H, H, kind, tmp);
         const REAL *restrict o = a, *restrict i = a + H, *restrict f = a + 2 * H, *restrict g = a + 3 * H;
         REAL *restrict c = cells + row * H, *restrict s = squashed + row * H, *restrict h = hs + row * H;
         if (t > 0) {
@@ -114,8 +128,12 @@ INLINE void CAT(forward_step, SFX)(int t, int N, int H, REAL *restrict acts, con
         } else {
             for (int k = 0; k < H; k++) c[k] = i[k] * g[k];
         }
-        if (gain) for (int k = 0; k < H; k++) s[k] = CAT(act, SFX)(gain[k] * c[k], kind);
-        else for (int k = 0; k < H; k++) s[k] = CAT(act, SFX)(c[k], kind);
+        if (gain) {
+            for (int k = 0; k < H; k++) tmp[G + k] = gain[k] * c[k];
+            CAT(act_row, SFX)(s, tmp + G, H, kind, tmp);
+        } else {
+            CAT(act_row, SFX)(s, c, H, kind, tmp);
+        }
         for (int k = 0; k < H; k++) h[k] = o[k] * s[k];
     }
 }
@@ -126,11 +144,13 @@ void CAT(lstm_forward, SFX)(int T, int N, int H, REAL *restrict acts, const REAL
                             const REAL *restrict b_ih, const REAL *restrict b_hh,
                             const REAL *restrict gain, int kind, REAL *restrict cells,
                             REAL *restrict squashed, REAL *restrict hs) {
+    FLUSH_DENORMALS_BEGIN
     for (int t = 0; t < T; t++) {
         if (kind == 0) CAT(forward_step, SFX)(t, N, H, acts, wt, b_ih, b_hh, gain, 0, cells, squashed, hs);
         else if (kind == 1) CAT(forward_step, SFX)(t, N, H, acts, wt, b_ih, b_hh, gain, 1, cells, squashed, hs);
         else CAT(forward_step, SFX)(t, N, H, acts, wt, b_ih, b_hh, gain, 2, cells, squashed, hs);
     }
+    FLUSH_DENORMALS_END
 }
 
 INLINE void CAT(backward_step, SFX)(int T, int t, int N, int H, const REAL *restrict acts,
@@ -176,6 +196,7 @@ void CAT(lstm_backward, SFX)(int T, int N, int H, const REAL *restrict acts, con
                              const REAL *restrict squashed, const REAL *restrict w_hh,
                              const REAL *restrict gain, int kind, const REAL *restrict d_hs,
                              REAL *restrict d_acts, REAL *restrict dc, REAL *restrict dh) {
+    FLUSH_DENORMALS_BEGIN
     REAL ones[H];
     for (int k = 0; k < H; k++) ones[k] = 1;
     if (!gain) gain = ones;
@@ -184,13 +205,20 @@ void CAT(lstm_backward, SFX)(int T, int N, int H, const REAL *restrict acts, con
         else if (kind == 1) CAT(backward_step, SFX)(T, t, N, H, acts, cells, squashed, w_hh, gain, 1, d_hs, d_acts, dc, dh);
         else CAT(backward_step, SFX)(T, t, N, H, acts, cells, squashed, w_hh, gain, 2, d_hs, d_acts, dc, dh);
     }
+    FLUSH_DENORMALS_END
 }
+"""
+# Saturated gates (the study's raw 0..255 inputs) multiply tiny numbers into denormals, which cost
+# the CPU a microcode assist each (3x slower steps); both entry points flush them to zero.
+FLUSH_DENORMALS = """
+#define FLUSH_DENORMALS_BEGIN unsigned int saved_csr = _mm_getcsr(); _mm_setcsr(saved_csr | 0x8040);
+#define FLUSH_DENORMALS_END _mm_setcsr(saved_csr);
 """
 # glibc declares its vector exp variants only under full -ffast-math, which would also let gcc
 # assume no NaN (and a diverging run must show NaN): declare them here instead.
 VECTOR_EXP = ("#pragma omp declare simd notinbranch\nextern float expf(float);\n"
               "#pragma omp declare simd notinbranch\nextern double exp(double);\n")
-SOURCE = "#include <math.h>\n#include <string.h>\n" + VECTOR_EXP + "".join(
+SOURCE = "#include <math.h>\n#include <string.h>\n#include <xmmintrin.h>\n" + VECTOR_EXP + FLUSH_DENORMALS + "".join(
     prelude + BODY + "#undef REAL\n#undef EXP\n#undef SFX\n" for prelude in PRELUDE.values())
 SUFFIX = {torch.float32: "_f32", torch.float64: "_f64"}
 
