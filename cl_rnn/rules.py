@@ -59,7 +59,7 @@ EXCLUSIVE = [
     ("hnet_all", "use_masks"), ("hnet_all", "use_ewc"), ("hnet_all", "use_si"), ("hnet_all", "multitask"),
     ("use_replay", "use_si"), ("use_replay", "use_ewc"), ("use_replay", "use_context_mod"),
     ("use_replay", "use_masks"), ("use_replay", "multitask"), ("use_replay", "train_from_scratch"),
-    ("use_masks", "multitask"),
+    ("use_masks", "multitask"), ("hnet_all", "use_replay"),
 ]
 
 
@@ -131,6 +131,8 @@ def _check_ranges(config: Config) -> None:
         value = getattr(config, name)
         if value != -1 and value < 0:
             raise ConfigError(f"--{name}: must be >= 0 or -1, got {value!r}")
+    if config.coreset_size != -1 and config.coreset_size <= 0:
+        raise ConfigError(f"--coreset_size: must be positive or -1, got {config.coreset_size!r}")
     if config.use_replay and config.coreset_size > 0 and config.coreset_size > 100_000:
         raise ConfigError(f"--coreset_size: {config.coreset_size} is larger than any task's training set")
     if not int_list(config.rnn_arch, "rnn_arch"):

@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-for folder in (HERE, HERE.parent, HERE.parent / "hpsearch"):
+# The repository first: tests/search_spaces/ would otherwise shadow the search_spaces package.
+for folder in (HERE.parent / "hpsearch", HERE, HERE.parents[1]):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
