@@ -1,11 +1,14 @@
 """Online EWC: batched Fisher == one sample at a time; penalty zero at the anchor; it learns."""
 from __future__ import annotations
 
-import torch
 from pathlib import Path
+
+import pytest
+import torch
 
 from cl_rnn.config import Config
 from cl_rnn.evaluation import task_loss
+from cl_rnn.methods import fisher
 from cl_rnn.methods.build import build_method
 from cl_rnn.methods.ewc import OnlineEWC
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
@@ -79,3 +82,19 @@ def test_ewc_learns_two_tasks_and_remembers_more_than_fine_tuning(tmp_path):
 def test_ewc_with_task_identity_is_composition(tmp_path):
     result = train(small_config(tmp_path, use_ewc=True, input_task_identity=True, ewc_lambda=10.0), tasks=TASKS)
     assert min(result.during) > 60
+
+
+@pytest.mark.parametrize("flags, weighting, tbptt", [
+    (dict(), "last", -1), (dict(), "discount", -1), (dict(input_task_identity=True), "none", -1),
+    (dict(multi_head=False), "last_ten_percent", 1)])
+def test_batched_lstm_fisher_equals_the_vmap_fisher(flags, weighting, tbptt):
+    config = small_config(Path("."), **flags)
+    net = RecurrentNet(NetSpec.from_config(config))
+    theta = net.init_weights()
+    x = TASKS[1].x_train[:10].permute(1, 0, 2).float()
+    y = TASKS[1].y_train[:10]
+    gains = [(torch.arange(16) % 3 != 0).float()]
+    fast = fisher._lstm_chunk(net, theta, x, y, 1, gains, weighting, tbptt)
+    slow = fisher._vmap_chunk(net, theta, x, y, 1, gains, weighting, tbptt)
+    torch.testing.assert_close(fast, slow, rtol=1e-4, atol=1e-8)
+    assert fast.abs().sum() > 0

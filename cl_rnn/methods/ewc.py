@@ -6,21 +6,18 @@ the true label, one sample at a time, weighted over time steps by ``--ts_weighti
 anchor theta* <- theta.  Penalty: lambda / 2 * sum F (theta - theta*)^2.
 
 The study multiplies the stored Fisher by gamma in place at every use; we apply the intended
-online update once per task.  Per-sample gradients are computed batched with ``torch.func``.
+online update once per task.  The Fisher is computed batched (``fisher.py``).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.func import grad, vmap
 
 from cl_rnn.config import Config
-from cl_rnn.evaluation import needs_all_steps, step_weights, task_loss
 from cl_rnn.methods.base import Method
+from cl_rnn.methods.fisher import empirical_fisher
 from cl_rnn.methods.quadratic import main_net_vector, quadratic_penalty
 from cl_rnn.nets.rnn import RecurrentNet
-
-FISHER_CHUNK = 256
 
 
 class OnlineEWC(Method):
@@ -53,31 +50,11 @@ class OnlineEWC(Method):
 
     def estimate_fisher(self, task: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Mean squared per-sample gradient; ``x`` uint8 (N, T, I), ``y`` local labels."""
-        theta = self.theta.detach()
-        fisher = torch.zeros_like(theta)
         chosen = self._samples(len(y))
-        if len(chosen) == 0:
-            return fisher
-        per_sample = vmap(grad(self._sample_loss(task, x.shape[1])), in_dims=(None, 1, 0))
-        for start in range(0, len(chosen), FISHER_CHUNK):
-            index = chosen[start:start + FISHER_CHUNK]
-            xs = x[index].to(theta.device).permute(1, 0, 2).to(torch.float32)
-            grads = per_sample(theta, xs, y[index].to(theta.device))
-            fisher.add_(grads.pow_(2).sum(0))
-        return fisher.div_(len(chosen))
+        return empirical_fisher(self.net, self.theta, x[chosen], y[chosen], task, self.source.unit_gains(task),
+                                self.ts_weighting, self.tbptt)
 
     def _samples(self, available: int) -> torch.Tensor:
         if self.n_fisher == -1 or self.n_fisher >= available:
             return torch.arange(available)
         return torch.from_numpy(np.random.permutation(available)[:self.n_fisher])
-
-    def _sample_loss(self, task: int, steps: int):
-        weights = step_weights(self.ts_weighting, steps)
-        last_only = not needs_all_steps(self.ts_weighting)
-        gains = self.source.unit_gains(task)
-
-        def loss(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            logits = self.net.forward_reference(x.unsqueeze(1), theta, task, last_only, gains, self.tbptt)
-            return task_loss(logits, y.unsqueeze(0), weights)
-
-        return loss

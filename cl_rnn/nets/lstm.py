@@ -2,8 +2,9 @@
 
 Why not ``nn.LSTM`` / ``torch._VF.lstm``: with 32 units and batch 64 every op is tiny, so the cost
 of a training step is the number of ops the autograd engine runs, not arithmetic.  Here the input
-projection of all steps is one matmul, the recurrence runs a handful of in-place ops per step,
-and the backward computes ``dW_ih`` and ``dW_hh`` as one matmul each over all steps.
+projection of all steps is one matmul, the recurrence is one call of a small C kernel per
+direction (or a handful of in-place torch ops per step without it), and the backward computes
+``dW_ih`` and ``dW_hh`` as one matmul each over all steps.
 
 Gate blocks are stored in the order ``o, i, f, g`` (sigmoid on the first three, one slice):
 the layout is ours, not torch's (``to_torch_gate_order`` converts for tests).
@@ -12,6 +13,8 @@ An optional per-unit ``gain`` scales the cell state before its nonlinearity,
 ``h = o * act(gain * c)`` (context-modulation masks); gains are constants (no gradient).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
@@ -33,6 +36,45 @@ def from_torch_gate_order(weight: torch.Tensor) -> torch.Tensor:
     return torch.cat([o, i, f, g], 0)
 
 
+@dataclass
+class LSTMTrace:
+    """What a forward pass keeps for the backward: activations o, i, f, g (T, N, 4H), cells, act(gain * c), h."""
+    acts: torch.Tensor
+    cells: torch.Tensor
+    squashed: torch.Tensor
+    hs: torch.Tensor
+    kernel: object  # the C library used, or None (torch ops)
+
+
+def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, gain, act) -> LSTMTrace:
+    """The layer's forward pass without autograd; ``x`` (T, N, I)."""
+    steps, batch, _ = x.shape
+    hidden = w_hh.shape[1]
+    cells = x.new_empty(steps, batch, hidden)
+    squashed = torch.empty_like(cells)
+    hs = torch.empty_like(cells)
+    kernel = lstm_kernel.load()
+    if lstm_kernel.usable(kernel, x, w_ih, w_hh, b_ih, b_hh, gain):
+        acts = matmul_nt(x.reshape(steps * batch, -1), w_ih.contiguous()).view(steps, batch, 4 * hidden)
+        lstm_kernel.forward(kernel, acts, w_hh, b_ih, b_hh, gain, act, cells, squashed, hs)
+    else:
+        kernel = None
+        acts = torch.addmm(b_ih + b_hh, x.reshape(steps * batch, -1), w_ih.t()).view(steps, batch, 4 * hidden)
+        _forward_ops(acts, w_hh, gain, act, cells, squashed, hs)
+    return LSTMTrace(acts, cells, squashed, hs, kernel)
+
+
+def lstm_gate_grads(trace: LSTMTrace, w_hh, gain, act, d_hs) -> torch.Tensor:
+    """Gradients of the preactivations (T, N, 4H) from the gradients of every step's output.
+
+    Samples do not interact, so row n holds sample n's own gradient (per-sample gradients of
+    the weights follow as outer products: the EWC Fisher uses this).
+    """
+    if trace.kernel is not None:
+        return lstm_kernel.backward(trace.kernel, trace.acts, trace.cells, trace.squashed, w_hh, gain, act, d_hs)
+    return _backward_ops(trace.acts, trace.cells, trace.squashed, w_hh, gain, act, d_hs)
+
+
 class LSTMSequence(torch.autograd.Function):
     """``hs = LSTMSequence.apply(x, w_ih, w_hh, b_ih, b_hh, gain, act)``; x (T, N, I) -> hs (T, N, H).
 
@@ -43,32 +85,18 @@ class LSTMSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, gain, act):
-        steps, batch, _ = x.shape
-        hidden = w_hh.shape[1]
-        cells = x.new_empty(steps, batch, hidden)
-        squashed = torch.empty_like(cells)
-        hs = torch.empty_like(cells)
+        trace = lstm_forward(x, w_ih, w_hh, b_ih, b_hh, gain, act)
         ctx.act = act
-        ctx.kernel = lstm_kernel.load()
-        if lstm_kernel.usable(ctx.kernel, x, w_ih, w_hh, b_ih, b_hh, gain):
-            acts = matmul_nt(x.reshape(steps * batch, -1), w_ih.contiguous()).view(steps, batch, 4 * hidden)
-            lstm_kernel.forward(ctx.kernel, acts, w_hh, b_ih, b_hh, gain, act, cells, squashed, hs)
-        else:
-            ctx.kernel = None
-            acts = torch.addmm(b_ih + b_hh, x.reshape(steps * batch, -1), w_ih.t()).view(steps, batch, 4 * hidden)
-            _forward_ops(acts, w_hh, gain, act, cells, squashed, hs)
-        ctx.save_for_backward(x, w_ih, w_hh, acts, cells, squashed, hs, gain)
-        return hs
+        ctx.kernel = trace.kernel
+        ctx.save_for_backward(x, w_ih, w_hh, trace.acts, trace.cells, trace.squashed, trace.hs, gain)
+        return trace.hs
 
     @staticmethod
     def backward(ctx, d_hs):
         x, w_ih, w_hh, acts, cells, squashed, hs, gain = ctx.saved_tensors
         steps, batch, four_h = acts.shape
         hidden = four_h // 4
-        if ctx.kernel is not None:
-            d_acts = lstm_kernel.backward(ctx.kernel, acts, cells, squashed, w_hh, gain, ctx.act, d_hs)
-        else:
-            d_acts = _backward_ops(acts, cells, squashed, w_hh, gain, ctx.act, d_hs)
+        d_acts = lstm_gate_grads(LSTMTrace(acts, cells, squashed, hs, ctx.kernel), w_hh, gain, ctx.act, d_hs)
         flat = d_acts.view(steps * batch, four_h)
         d_w_ih = matmul_nt(flat.t(), x.reshape(steps * batch, -1).t())
         d_w_hh = d_acts[1:].reshape(-1, four_h).t().mm(hs[:-1].reshape(-1, hidden))

@@ -152,12 +152,23 @@ class RecurrentNet:
         """Same as ``forward`` in plain torch ops; ``tbptt`` k > 0 backpropagates only the last k steps."""
         return self._run(x, weights, task, last_only, unit_gains, fused=False, tbptt=tbptt)
 
+    def with_task_identity(self, x: torch.Tensor, task: int | torch.Tensor) -> torch.Tensor:
+        """The network's input: ``x`` with the one-hot task appended to every step (--input_task_identity)."""
+        if not self.spec.task_identity:
+            return x
+        return torch.cat([x, _one_hot(task, self.spec.num_tasks, x)], dim=2)
+
+    @property
+    def is_single_lstm(self) -> bool:
+        """One LSTM layer straight between input and output (the study's networks)."""
+        spec = self.spec
+        return spec.lstm and len(spec.rnn) == 1 and not spec.pre_fc and not spec.post_fc
+
     def _run(self, x, weights, task, last_only, unit_gains, fused, tbptt):
         spec = self.spec
         p = self.unflatten(weights)
         act = ACT_FUNCTIONS[spec.act]
-        if spec.task_identity:
-            x = torch.cat([x, _one_hot(task, spec.num_tasks, x)], dim=2)
+        x = self.with_task_identity(x, task)
         for k in range(len(spec.pre_fc)):
             x = act(torch.nn.functional.linear(x, p[f"pre{k}.weight"], p[f"pre{k}.bias"]))
         for k in range(len(spec.rnn)):
