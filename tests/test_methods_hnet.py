@@ -83,7 +83,8 @@ def test_penalty_is_beta_over_t_times_the_squared_drift_of_earlier_tasks():
     expected = sum(((method.hnet.generate([j])[0].detach() - before[j]) * regulated_region(net, j)).pow(2).sum()
                    for j in (0, 1)) * 0.5 / 2
     assert method.penalty(2).item() == pytest.approx(expected.item(), rel=1e-5)
-    assert method.parameters()[-1] is method.hnet.task_embs[2]  # the current task's embedding trains
+    trained = method.parameters()  # the MLP and chunk embeddings (one flat leaf) and the current task's embedding
+    assert len(trained) == 2 and trained[0] is method.hnet.shared and trained[1] is method.hnet.task_embs[2]
 
 
 def _drift_of_task_0(tmp_path, monkeypatch, beta: float) -> float:

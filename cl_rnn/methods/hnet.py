@@ -53,18 +53,15 @@ class Hypernetwork(Method):
         return cls(net, hnet, config.beta, config.hnet_reg_batch_size)
 
     def parameters(self) -> list[torch.Tensor]:
-        return [*self.hnet.mlp_parameters(), self.hnet.chunk_embs, self.hnet.task_embs[self.task]]
+        return [self.hnet.shared, self.hnet.task_embs[self.task]]
 
     def weights(self, task: int) -> torch.Tensor:
         if not torch.is_grad_enabled() or not self._regularising():
             return self.hnet.generate([task], dropout=torch.is_grad_enabled())[0]
         tasks = self._regularised_tasks()
-        features = self.hnet.features([task, *tasks], dropout=True)
-        chunks = self.hnet.spec.num_chunks
-        # the last layer twice, on row blocks of the (small) features: slicing its (large) output
-        # would cost a zero-filled full-size gradient per slice in the backward
-        self._pending = (tasks, self.hnet.chunk_outputs(features[chunks:]).view(len(tasks), -1))
-        return self.hnet.chunk_outputs(features[:chunks]).view(-1)[:self.net.num_params]
+        own, earlier = self.hnet.generate_blocks([[task], tasks], dropout=True)
+        self._pending = (tasks, earlier)
+        return own[0, :self.net.num_params]
 
     def _regularising(self) -> bool:
         return self.targets is not None and self.beta != 0

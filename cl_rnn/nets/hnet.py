@@ -55,33 +55,46 @@ class HnetSpec:
 
 
 class ChunkedHypernet:
-    """Holds the hypernetwork's leaves; ``generate(tasks)`` returns (len(tasks), W) main-net weights."""
+    """Holds the hypernetwork's leaves; ``generate(tasks)`` returns (len(tasks), W) main-net weights.
+
+    The MLP and the chunk embeddings live in one flat leaf, ``shared`` (pieces are views of it): one
+    tensor for Adam instead of one per layer (the optimizer's per-tensor overhead is what a step of
+    this small network would otherwise spend its time on).  Task embeddings are separate leaves.
+    """
 
     def __init__(self, spec: HnetSpec, device: torch.device | str = "cpu"):
         if spec.act not in HNET_ACTS:
             raise ValueError(f"--nh_hnet_net_act: {spec.act!r} is not one of {sorted(HNET_ACTS)}")
         self.spec = spec
-        self.layers: list[tuple[torch.Tensor, torch.Tensor | None]] = []
+        self.shapes: list[tuple[int, ...]] = []
         size = spec.chunk_emb_size + spec.task_emb_size
         for width in (*spec.hidden, spec.chunk_size):
-            bound = 1.0 / math.sqrt(size)
-            weight = torch.empty(size, width, device=device).uniform_(-bound, bound).requires_grad_(True)
-            bias = (torch.empty(width, device=device).uniform_(-bound, bound).requires_grad_(True)
-                    if spec.bias else None)
-            self.layers.append((weight, bias))
+            self.shapes += [(size, width), (width,)] if spec.bias else [(size, width)]
             size = width
-        self.chunk_embs = (torch.randn(spec.num_chunks, spec.chunk_emb_size, device=device)
-                           * spec.std_chunk_emb).requires_grad_(True)
+        self.shapes.append((spec.num_chunks, spec.chunk_emb_size))
+        self.sizes = [math.prod(shape) for shape in self.shapes]
+        self.shared = torch.empty(sum(self.sizes), device=device)
+        pieces = self._pieces(self.shared)
+        per_layer = 2 if spec.bias else 1
+        for k in range(len(pieces) - 1):
+            bound = 1.0 / math.sqrt(pieces[k - k % per_layer].shape[0])  # the layer's fan-in, for its bias too
+            pieces[k].uniform_(-bound, bound)
+        pieces[-1].normal_(0.0, spec.std_chunk_emb)
+        self.shared.requires_grad_(True)
         self.task_embs = [(torch.randn(spec.task_emb_size, device=device) * spec.std_task_emb).requires_grad_(True)
                           for _ in range(spec.num_tasks)]
 
-    def mlp_parameters(self) -> list[torch.Tensor]:
-        """The MLP's weights and biases."""
-        return [p for layer in self.layers for p in layer if p is not None]
+    def _pieces(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        return [piece.view(shape) for piece, shape in zip(flat.split(self.sizes), self.shapes)]
+
+    @property
+    def chunk_embs(self) -> torch.Tensor:
+        """(num_chunks, chunk_emb_size), a view of ``shared``."""
+        return self._pieces(self.shared)[-1]
 
     def all_parameters(self) -> list[torch.Tensor]:
         """MLP, chunk embeddings and every task's embedding (what the compression ratio counts)."""
-        return [*self.mlp_parameters(), self.chunk_embs, *self.task_embs]
+        return [self.shared, *self.task_embs]
 
     @property
     def num_params(self) -> int:
@@ -93,27 +106,34 @@ class ChunkedHypernet:
 
     def generate_chunks(self, tasks: list[int], dropout: bool = False) -> torch.Tensor:
         """The uncut output (len(tasks), num_chunks * chunk_size): ``generate`` before the cut to W."""
-        return self.chunk_outputs(self.features(tasks, dropout)).view(len(tasks), -1)
+        return self.generate_blocks([tasks], dropout)[0]
 
-    def features(self, tasks: list[int], dropout: bool = False) -> torch.Tensor:
-        """Inputs of the last layer, (len(tasks) * num_chunks, last hidden size), task by task."""
+    def generate_blocks(self, blocks: list[list[int]], dropout: bool = False) -> list[torch.Tensor]:
+        """Uncut outputs (len(block), num_chunks * chunk_size) per block of tasks, from one MLP pass.
+
+        The last layer runs once per block on its rows of the (small) hidden features: slicing its
+        (large) output instead would cost a zero-filled full-size gradient per slice in the backward.
+        """
         spec = self.spec
         chunks = spec.num_chunks
+        *weights, chunk_embs = self._pieces(self.shared)
+        layers = list(zip(weights[::2], weights[1::2])) if spec.bias else [(w, None) for w in weights]
+        tasks = [t for block in blocks for t in block]
         task_embs = torch.stack([self.task_embs[t] for t in tasks])                      # (K, E_t)
-        inputs = torch.cat([self.chunk_embs.expand(len(tasks), chunks, spec.chunk_emb_size),
+        inputs = torch.cat([chunk_embs.expand(len(tasks), chunks, spec.chunk_emb_size),
                             task_embs.unsqueeze(1).expand(len(tasks), chunks, spec.task_emb_size)], 2)
         h = inputs.view(len(tasks) * chunks, -1)
         act = HNET_ACTS[spec.act]
-        for weight, bias in self.layers[:-1]:
+        for weight, bias in layers[:-1]:
             h = act(_affine(h, weight, bias))
             if dropout and spec.dropout > 0:
                 h = F.dropout(h, spec.dropout, training=True)
-        return h
-
-    def chunk_outputs(self, features: torch.Tensor) -> torch.Tensor:
-        """The last layer: one chunk (rows, chunk_size) per row of ``features``."""
-        weight, bias = self.layers[-1]
-        return _affine(features, weight, bias)
+        outputs, start = [], 0
+        for block in blocks:
+            rows = h[start:start + len(block) * chunks]
+            outputs.append(_affine(rows, *layers[-1]).view(len(block), -1))
+            start += len(block) * chunks
+        return outputs
 
 
 def _affine(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
