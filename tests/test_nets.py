@@ -156,3 +156,11 @@ def test_truncated_backprop_only_reaches_the_last_steps():
 def test_a_wrongly_sized_weight_vector_is_refused():
     with pytest.raises(ValueError, match="flat weight vector of 24036"):
         net_for(multi_head=True).forward(torch.rand(10, 1, 128), torch.zeros(5), 0)
+
+
+def test_the_study_network_as_one_node_passes_gradcheck(recurrence):
+    net = RecurrentNet(NetSpec(rnn=(16,), num_tasks=2, classes_per_task=3, input_size=4, task_identity=True))
+    weights = (net.init_weights() * 3).double().requires_grad_()
+    x = torch.rand(5, 3, 4, dtype=torch.double) * 4
+    gain = [torch.rand(16, dtype=torch.double)]
+    assert torch.autograd.gradcheck(lambda w: net.forward(x, w, 1, unit_gains=gain), (weights,), fast_mode=True)

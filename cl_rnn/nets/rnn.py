@@ -24,6 +24,7 @@ import torch
 
 from cl_rnn.config import Config
 from cl_rnn.nets.lstm import lstm_sequence
+from cl_rnn.nets.single_lstm import single_lstm_logits
 from cl_rnn.rules import int_list
 
 INPUT_SIZE = 128
@@ -100,10 +101,13 @@ class RecurrentNet:
     # --- weights ----------------------------------------------------------------------------
     def unflatten(self, weights: torch.Tensor) -> dict[str, torch.Tensor]:
         """Views of the flat vector by name (one autograd node: ``split``)."""
-        if weights.shape != (self.num_params,):
-            raise ValueError(f"expected a flat weight vector of {self.num_params} values, got {tuple(weights.shape)}")
+        self._check_size(weights)
         pieces = weights.split(self.sizes)
         return {name: piece.view(shape) for (name, shape), piece in zip(self.shapes, pieces)}
+
+    def _check_size(self, weights: torch.Tensor) -> None:
+        if weights.shape != (self.num_params,):
+            raise ValueError(f"expected a flat weight vector of {self.num_params} values, got {tuple(weights.shape)}")
 
     def offsets(self, name: str) -> tuple[int, int]:
         """Start and end of a named piece in the flat vector."""
@@ -166,9 +170,12 @@ class RecurrentNet:
 
     def _run(self, x, weights, task, last_only, unit_gains, fused, tbptt):
         spec = self.spec
+        x = self.with_task_identity(x, task)
+        if fused and last_only and isinstance(task, int) and self.is_single_lstm:
+            self._check_size(weights)
+            return single_lstm_logits(self, x, weights, task, unit_gains[0] if unit_gains is not None else None)
         p = self.unflatten(weights)
         act = ACT_FUNCTIONS[spec.act]
-        x = self.with_task_identity(x, task)
         for k in range(len(spec.pre_fc)):
             x = act(torch.nn.functional.linear(x, p[f"pre{k}.weight"], p[f"pre{k}.bias"]))
         for k in range(len(spec.rnn)):
