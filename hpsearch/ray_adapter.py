@@ -11,7 +11,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -30,12 +32,16 @@ from ray.tune.search import ConcurrencyLimiter, Searcher  # noqa: E402
 from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 
 import search_spaces  # noqa: E402
+from cl_rnn import checkpoint  # noqa: E402
 from hpsearch import journal, progress, records  # noqa: E402
 from hpsearch.sweep import SweepSettings  # noqa: E402
-from hpsearch.trial import FAILED, OBJECTIVE, TrainFunction, TrialPlan, run_trial  # noqa: E402
+from hpsearch.trial import FAILED, OBJECTIVE, RUNNING, TrainFunction, TrialPlan, run_trial  # noqa: E402
 from hpsearch.trial import failure_metrics, result_metrics  # noqa: E402
 
 RUN_FOLDER = "run"  # inside each trial's folder
+PID_FILE = "worker.pid"  # inside each trial's folder: the process running the trial (its latest attempt)
+# A trial whose process dies (killed, out of memory, node lost) runs again from its last finished task.
+MAX_RETRIES = 2
 
 
 def start(address: str | None, verbose: bool) -> bool:
@@ -63,9 +69,36 @@ def _trainable(config: dict[str, Any], plan: TrialPlan, train: TrainFunction | N
     if train is None:
         from cl_rnn.train import train
     trial_dir = Path(plan.sweep_dir) / Path(tune.get_context().get_trial_dir()).name
+    run_dir = trial_dir / RUN_FOLDER
+    prepare_run_folder(run_dir, tune.get_checkpoint())
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    (trial_dir / PID_FILE).write_text(f"{os.getpid()}\n")
     node = ray.get_runtime_context().get_node_id()
-    run_trial(config, plan, trial_dir / RUN_FOLDER, lambda metrics: tune.report({**metrics, "node": node}),
-              train)
+    run_trial(config, plan, run_dir, lambda metrics: _report({**metrics, "node": node}, run_dir), train)
+
+
+def prepare_run_folder(run_dir: Path, saved: tune.Checkpoint | None) -> None:
+    """Before a trial's attempt: keep the run folder's own checkpoint (train resumes from it), else
+    bring Tune's copy (another node ran the earlier attempt), else clear what a dead attempt left."""
+    if checkpoint.path_in(run_dir).is_file():
+        return
+    shutil.rmtree(run_dir, ignore_errors=True)
+    if saved is not None:
+        with saved.as_directory() as folder:
+            if (Path(folder) / checkpoint.FILE).is_file():
+                checkpoint.path_in(run_dir).parent.mkdir(parents=True)
+                shutil.copy2(Path(folder) / checkpoint.FILE, checkpoint.path_in(run_dir))
+
+
+def _report(metrics: dict[str, Any], run_dir: Path) -> None:
+    """``tune.report``; a running trial's report carries the checkpoint of the task it reports."""
+    saved = checkpoint.path_in(run_dir)
+    if metrics.get("state") != RUNNING or not saved.is_file():
+        tune.report(metrics)
+        return
+    with tempfile.TemporaryDirectory() as folder:  # Tune copies it into the trial's storage
+        shutil.copy2(saved, Path(folder) / checkpoint.FILE)
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
 def _trial_dirname(trial: Any) -> str:
@@ -191,7 +224,8 @@ def fit(settings: SweepSettings, plan: TrialPlan, train: TrainFunction | None) -
             name=sweep_dir.name, storage_path=str(sweep_dir.parent), verbose=2 if settings.verbose else 0,
             callbacks=[SweepCallback(sweep_dir, plan, settings.num_samples), JsonLoggerCallback(),
                        CSVLoggerCallback()],
-            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)))
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            failure_config=tune.FailureConfig(max_failures=MAX_RETRIES, fail_fast=False)))
     tuner.fit()
 
 
@@ -230,7 +264,7 @@ def run_configs(configs: list[Any], storage: Path, address: str | None = None, v
             tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=max_concurrent),
             run_config=tune.RunConfig(
                 name=f"ray_{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str(Path(storage).resolve()),
-                verbose=2 if verbose else 0, failure_config=tune.FailureConfig(max_failures=0)))
+                verbose=2 if verbose else 0, failure_config=tune.FailureConfig(max_failures=MAX_RETRIES)))
         grid = tuner.fit()
     finally:
         stop(started)
