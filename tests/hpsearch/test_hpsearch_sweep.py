@@ -82,16 +82,15 @@ def test_asha_stops_weak_trials_after_a_task(tmp_path, ray_local):
     assert len(pruned) == len(stopped) and all(t.intermediate_values for t in pruned)
 
 
-def test_a_crashed_worker_fails_its_trial_and_the_sweep_goes_on(tmp_path, ray_local):
+def test_a_crashed_worker_is_retried_and_the_sweep_goes_on(tmp_path, ray_local):
     import ray
 
     rows = sweep.run(settings(tmp_path, "crash", num_samples=3, max_concurrent=1,
                               flags={"num_tasks": 2}),
                      train=hpsearch_fakes.train_crashing_once)
     assert ray.is_initialized()
-    assert sorted(row["state"] for row in rows) == [FAILED, FINISHED, FINISHED]
-    (failed,) = [row for row in rows if row["state"] == FAILED]
-    assert failed["error"] and failed["final_mean"] == -math.inf
+    assert (tmp_path / "crash" / "crashed").exists()  # one worker died, its trial ran again
+    assert sorted(row["state"] for row in rows) == [FINISHED, FINISHED, FINISHED]
 
 
 def test_a_taken_name_is_refused_before_ray_starts(tmp_path):
