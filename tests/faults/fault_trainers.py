@@ -1,0 +1,72 @@
+"""Training functions with injected faults, for sweeps (importable by Ray workers via PYTHONPATH).
+
+Each honours ``train(config, report, tasks)``.  Real ones call ``cl_rnn.train.train`` and break it
+from the outside; the others build on the millisecond fakes of ``hpsearch_fakes``.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import hpsearch_fakes
+from cl_rnn.config import Config
+
+
+
+def has_fault(config: Config) -> bool:
+    """True for one trial of a sweep (the first to ask, and its retries); the others run normally."""
+    marker = Path(config.out_dir).parents[1] / "fault_trial"  # in the sweep folder
+    try:
+        handle = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return marker.read_text() == config.out_dir
+    with os.fdopen(handle, "w") as out:
+        out.write(config.out_dir)
+    return True
+
+
+def train_raising(config: Config, report: Any = None, tasks: Any = None) -> Any:
+    """One trial raises after reporting task 0 (a bug in a method, say)."""
+    fault = has_fault(config)
+
+    def on_task(task: int, metrics: dict) -> None:
+        if report is not None:
+            report(task, metrics)
+        if fault:
+            raise RuntimeError(f"injected fault after task {task}")
+    return hpsearch_fakes.train(config, on_task, tasks)
+
+
+def train_poisoned(config: Config, report: Any = None, tasks: Any = None, poison: float = math.nan,
+                   fault: bool | None = None) -> Any:
+    """The real trainer whose loss becomes ``poison`` (NaN or inf) from task 1 on, in one trial."""
+    import cl_rnn.train as trainer
+
+    fault = has_fault(config) if fault is None else fault
+    real_loss, poisoned = trainer.task_loss, {"on": False}
+
+    def loss(*args: Any) -> Any:
+        value = real_loss(*args)
+        return value + poison if poisoned["on"] else value
+
+    def on_task(task: int, metrics: dict) -> None:
+        if report is not None:
+            report(task, metrics)
+        poisoned["on"] = fault
+
+    trainer.task_loss = loss
+    try:
+        return trainer.train(config, on_task, tasks)
+    finally:
+        trainer.task_loss = real_loss
+
+
+def train_crashing_always(config: Config, report: Any = None, tasks: Any = None) -> Any:
+    """Every attempt of one trial kills its own process (out of memory every time, say)."""
+    if has_fault(config):
+        counter = Path(config.out_dir).parent / "attempts"
+        counter.write_text(str(int(counter.read_text()) + 1 if counter.exists() else 1))
+        os._exit(9)
+    return hpsearch_fakes.train(config, report, tasks)

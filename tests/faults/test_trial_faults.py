@@ -1,0 +1,127 @@
+"""Faults inside sweep trials: an exception, a NaN/inf loss, a worker process killed mid-task."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hpsearch_fakes import TINY
+
+from cl_rnn import checkpoint
+from cl_rnn.config import Config
+from cl_rnn.train import TrainingDiverged, train
+from hpsearch import analyze, journal, ray_adapter, sweep
+from hpsearch.trial import FAILED, FINISHED
+import fault_trainers
+
+SMALL_NET = {"rnn_arch": "32", "batch_size": 64, "use_best_models": False}
+
+
+def settings(tmp_path: Path, name: str, **changes) -> sweep.SweepSettings:
+    base = dict(method="finetune", num_samples=4, max_concurrent=2, n_iter=20, results=str(tmp_path), name=name,
+                flags={"num_tasks": 2})
+    return sweep.SweepSettings(**{**base, **changes})
+
+
+def assert_never_ranked(sweep_dir: Path, failed_ids: set[str]) -> None:
+    table = analyze.load_runs(sweep_dir)
+    ranked = analyze.select(table, "final", 0, None)
+    assert failed_ids and not failed_ids & set(ranked["trial"])
+    assert len(ranked) == len(table) - len(failed_ids)
+
+
+def test_a_raising_trial_is_recorded_failed_with_its_message_and_the_sweep_goes_on(tmp_path, ray_local):
+    rows = sweep.run(settings(tmp_path, "raise"), train=fault_trainers.train_raising)
+    failed = [row for row in rows if row["state"] == FAILED]
+    assert len(rows) == 4 and len(failed) == 1 and [row["state"] for row in rows].count(FINISHED) == 3
+    assert failed[0]["error"] == "RuntimeError: injected fault after task 0"
+    assert failed[0]["final_mean"] == -math.inf
+    study = journal.open_study(tmp_path / "raise" / journal.JOURNAL, "raise")
+    assert sorted(t.state.name for t in study.trials) == sorted(
+        "FAIL" if row["state"] == FAILED else "COMPLETE" for row in rows)
+    assert_never_ranked(tmp_path / "raise", {row["trial_id"] for row in failed})
+
+
+def test_a_nan_loss_fails_the_trial_keeps_its_first_task_and_is_never_ranked(tmp_path, ray_local,
+                                                                            tiny_dataset_path):
+    rows = sweep.run(settings(tmp_path, "nan", data=str(tiny_dataset_path),
+                              flags={**TINY, **SMALL_NET}), train=fault_trainers.train_poisoned)
+    failed = [row for row in rows if row["state"] == FAILED]
+    assert len(failed) == 1 and [row["state"] for row in rows].count(FINISHED) == 3
+    for row in failed:
+        assert row["error"].startswith("TrainingDiverged: training diverged: the loss became nan at iteration 0")
+        saved = json.loads((tmp_path / "nan" / row["run_folder"] / "result.json").read_text())
+        assert not saved["finished"] and saved["stop_reason"] == "loss became nan at iteration 0"
+        assert len(saved["during"]) == 1  # task 0's result is kept
+    assert_never_ranked(tmp_path / "nan", {row["trial_id"] for row in failed})
+
+
+@pytest.mark.parametrize("poison", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_loss_stops_the_run_with_a_clear_error(tmp_path, tiny_dataset_path, poison):
+    config = Config(data=str(tiny_dataset_path), out_dir=str(tmp_path / "run"), n_iter=10, lr=0.01,
+                    multi_head=True, **TINY)
+    with pytest.raises(TrainingDiverged, match=rf"the loss became {poison} at iteration 0 \(try a smaller --lr"):
+        fault_trainers.train_poisoned(config, poison=poison, fault=True)
+    saved = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert not saved["finished"] and len(saved["during"]) == 1
+
+
+def test_a_trial_whose_process_dies_every_time_is_failed_after_its_retries(tmp_path, ray_local):
+    rows = sweep.run(settings(tmp_path, "die", num_samples=3), train=fault_trainers.train_crashing_always)
+    failed = [row for row in rows if row["state"] == FAILED]
+    assert len(rows) == 3 and len(failed) == 1 and [row["state"] for row in rows].count(FINISHED) == 2
+    for row in failed:
+        attempts = tmp_path / "die" / f"trial_{row['trial_id']}" / "attempts"
+        assert int(attempts.read_text()) == 1 + ray_adapter.MAX_RETRIES
+        assert row["error"]  # Ray's own line about the dead worker
+
+
+def kill_mid_task(trial_dir: Path, killed: dict) -> None:
+    """SIGKILL the trial's process once task 0 is checkpointed, while it trains task 1."""
+    saved, pid_file = checkpoint.path_in(trial_dir / ray_adapter.RUN_FOLDER), trial_dir / ray_adapter.PID_FILE
+    deadline = time.monotonic() + 120
+    while not (saved.is_file() and pid_file.is_file()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)  # into task 1
+    killed["pid"] = int(pid_file.read_text())
+    os.kill(killed["pid"], signal.SIGKILL)
+    killed["checkpointed_task"] = checkpoint.load(saved).task
+
+
+def test_a_trial_killed_mid_task_resumes_from_its_checkpoint_with_the_same_matrix(tmp_path, ray_local,
+                                                                                tiny_dataset_path):
+    flags = {**TINY, **SMALL_NET, "num_tasks": 3}
+    plan = settings(tmp_path, "kill", num_samples=1, n_iter=400, data=str(tiny_dataset_path), flags=flags)
+    killed: dict = {}
+    sweep_dir = tmp_path / "kill"
+    watcher = threading.Thread(target=lambda: kill_mid_task(next(_trial_dir(sweep_dir)), killed), daemon=True)
+    watcher.start()
+    (row,) = sweep.run(plan)
+    watcher.join(5)
+    assert killed.get("checkpointed_task") == 0, "the kill did not land in task 1"
+    assert row["state"] == FINISHED
+    run = sweep_dir / row["run_folder"]
+    resumed = json.loads((run / "result.json").read_text())
+    assert resumed["resumed_at"] == [1] and int((run.parent / ray_adapter.PID_FILE).read_text()) != killed["pid"]
+    config = Config(**{**json.loads((run / "config.json").read_text()), "out_dir": str(tmp_path / "whole")})
+    whole = train(config)
+    assert resumed["during"] == whole.during and resumed["final"] == whole.final
+    assert (run / "accuracy_matrix.csv").read_text() == (whole.out_dir / "accuracy_matrix.csv").read_text()
+    assert whole.resumed_at == [] and not np.isnan(whole.accuracy_matrix).any()
+
+
+def _trial_dir(sweep_dir: Path):
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = sorted(sweep_dir.glob("trial_*"))
+        if found:
+            yield found[0]
+            return
+        time.sleep(0.02)
+    raise AssertionError("no trial folder appeared")
