@@ -70,3 +70,9 @@ def train_crashing_always(config: Config, report: Any = None, tasks: Any = None)
         counter.write_text(str(int(counter.read_text()) + 1 if counter.exists() else 1))
         os._exit(9)
     return hpsearch_fakes.train(config, report, tasks)
+
+
+def train_telling_session(config: Config, report: Any = None, tasks: Any = None) -> Any:
+    """``hpsearch_fakes.train``, after writing its process session id (which node runs it) to the trial folder."""
+    (Path(config.out_dir).parent / "session").write_text(str(os.getsid(0)))
+    return hpsearch_fakes.train(config, report, tasks)
