@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from cl_rnn.batches import time_major
 from cl_rnn.methods.base import Method
 from cl_rnn.nets.rnn import RecurrentNet
 
@@ -53,7 +54,7 @@ def accuracy(net: RecurrentNet, method: Method, task: int, x: torch.Tensor, y: t
     gains = method.unit_gains(task)
     correct = 0
     for start in range(0, len(y), EVAL_CHUNK):
-        chunk = x[start:start + EVAL_CHUNK].to(device).permute(1, 0, 2).to(torch.float32).contiguous()
+        chunk = time_major(x[start:start + EVAL_CHUNK], device)
         logits = net.forward(chunk, weights, task, last_only=True, unit_gains=gains)[0]
         correct += int((logits.argmax(1) == y[start:start + EVAL_CHUNK].to(device)).sum())
     return 100.0 * correct / len(y)

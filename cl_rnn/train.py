@@ -77,7 +77,8 @@ class _Experiment:
         resumed = checkpoint.resumable(config, self.device)  # an unfinished run of these flags in --out_dir
         self.folder = RunFolder(config, reuse=resumed is not None)
         seed_everything(config.random_seed)
-        torch.use_deterministic_algorithms(config.deterministic_run)
+        if torch.are_deterministic_algorithms_enabled() != config.deterministic_run:
+            torch.use_deterministic_algorithms(config.deterministic_run)  # the first call costs 70 MB of memory
         if tasks is None:
             from cl_rnn.data.store import load_tasks
 
@@ -150,7 +151,7 @@ class _Experiment:
             self.method = self._fresh_method()
         data = self.tasks[t]
         stream = self.method.batches(t, data) or TaskStream(
-            time_major(data.x_train, self.device), data.y_train.to(self.device), t, config.batch_size)
+            time_major(data.x_train, self.device, torch.uint8), data.y_train.to(self.device), t, config.batch_size)
         self.method.before_task(t, data)
         speed = self._optimise(stream, config.n_iter, lambda: self._validate([t]))
         self.method.after_task(t, data)

@@ -16,11 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch.func import grad, vmap
 
+from cl_rnn.batches import time_major
 from cl_rnn.evaluation import needs_all_steps, step_weights, task_loss
 from cl_rnn.nets.lstm import lstm_forward, lstm_gate_grads
 from cl_rnn.nets.rnn import RecurrentNet
 
-CHUNK = 500  # samples per batched pass (memory: about CHUNK x 64 KB for the study's net)
+CHUNK = 256  # samples per batched pass (memory: about CHUNK x 100 KB for the study's net)
 
 
 def empirical_fisher(net: RecurrentNet, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, task: int,
@@ -35,7 +36,7 @@ def empirical_fisher(net: RecurrentNet, theta: torch.Tensor, x: torch.Tensor, y:
     batched = net.is_single_lstm and (tbptt <= 0 or not needs_all_steps(ts_weighting))
     chunk_sum = _lstm_chunk if batched else _vmap_chunk
     for start in range(0, len(y), CHUNK):
-        xs = x[start:start + CHUNK].to(theta.device).permute(1, 0, 2).to(theta.dtype)
+        xs = time_major(x[start:start + CHUNK], theta.device, theta.dtype)
         fisher += chunk_sum(net, theta, xs, y[start:start + CHUNK].to(theta.device), task, gains, ts_weighting,
                             tbptt)
     return fisher.div_(len(y))
