@@ -80,9 +80,12 @@ def test_penalty_is_beta_over_t_times_the_squared_drift_of_earlier_tasks():
     before = [method.hnet.generate([j])[0].detach() for j in (0, 1)]
     with torch.no_grad():
         method.hnet.chunk_embs.add_(0.3)
-    expected = sum(((method.hnet.generate([j])[0].detach() - before[j]) * regulated_region(net, j)).pow(2).sum()
+    expected = sum(((method.hnet.generate([j])[0] - before[j]) * regulated_region(net, j)).pow(2).sum()
                    for j in (0, 1)) * 0.5 / 2
-    assert method.penalty(2).item() == pytest.approx(expected.item(), rel=1e-5)
+    penalty = method.penalty(2)
+    assert penalty.item() == pytest.approx(expected.item(), rel=1e-5)
+    expected_grad = torch.autograd.grad(expected, method.hnet.shared)[0]
+    torch.testing.assert_close(torch.autograd.grad(penalty, method.hnet.shared)[0], expected_grad)
     trained = method.parameters()  # the MLP and chunk embeddings (one flat leaf) and the current task's embedding
     assert len(trained) == 2 and trained[0] is method.hnet.shared and trained[1] is method.hnet.task_embs[2]
 

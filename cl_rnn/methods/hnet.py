@@ -15,8 +15,9 @@ free.  ``--hnet_reg_batch_size`` k > 0 regularises a random k of the earlier tas
 (divided by k instead of t).  Hypernetwork dropout (``--nh_hnet_dropout_rate``) is on while
 gradients are being recorded (training steps) and off under ``torch.no_grad`` (evaluation, targets).
 
-Speed: in a training step, ``weights(t)`` generates task t's weights and those of the earlier
-tasks the regulariser needs in one MLP pass; ``penalty(t)`` then uses the earlier tasks' part.
+Speed: in a training step, ``weights(t)`` runs one MLP pass over the chunks of task t and of the
+earlier tasks the regulariser needs; ``penalty(t)`` then applies the last layer to the earlier
+tasks' part fused with the regulariser (``_LastLayerDrift``).
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ import torch.nn.functional as F
 
 from cl_rnn.config import Config
 from cl_rnn.methods.base import Method, load_tensor_state, tensor_state
-from cl_rnn.nets.hnet import ChunkedHypernet, HnetSpec
+from cl_rnn.nets.hnet import ChunkedHypernet, HnetSpec, affine
+from cl_rnn.nets.matmul import matmul_nt
 from cl_rnn.nets.rnn import RecurrentNet
 
 
@@ -44,8 +46,8 @@ class Hypernetwork(Method):
         self.reg_batch_size = reg_batch_size
         self.task = 0
         self.targets: torch.Tensor | None = None      # (t, W'): W_j* for j < t (uncut chunks, W' >= W)
-        self.regions: torch.Tensor | None = None      # (t, W'): 1 where task j's regulariser counts
-        self._pending: tuple[list[int], torch.Tensor] | None = None  # regularised tasks, their output
+        self.excluded: torch.Tensor | None = None     # (t, W') bool: where task j's regulariser does not count
+        self._pending: tuple | None = None            # regularised tasks and their last-layer inputs
 
     @classmethod
     def from_config(cls, config: Config, net: RecurrentNet, device: torch.device) -> "Hypernetwork":
@@ -59,9 +61,10 @@ class Hypernetwork(Method):
         if not torch.is_grad_enabled() or not self._regularising():
             return self.hnet.generate([task], dropout=torch.is_grad_enabled())[0]
         tasks = self._regularised_tasks()
-        own, earlier = self.hnet.generate_blocks([[task], tasks], dropout=True)
-        self._pending = (tasks, earlier)
-        return own[0, :self.net.num_params]
+        features, weight, bias = self.hnet.hidden([task, *tasks], dropout=True)
+        chunks = self.hnet.spec.num_chunks
+        self._pending = (tasks, features[chunks:], weight, bias)
+        return affine(features[:chunks], weight, bias).view(-1)[:self.net.num_params]
 
     def _regularising(self) -> bool:
         return self.targets is not None and self.beta != 0
@@ -79,23 +82,24 @@ class Hypernetwork(Method):
             return
         earlier = list(range(task))
         with torch.no_grad():
-            self.targets = self.hnet.generate_chunks(earlier)  # uncut: the padding's region is 0
+            self.targets = self.hnet.generate_chunks(earlier)  # uncut: the padding is excluded
+        self.neg_targets = self.targets.neg()
         padded = self.targets.shape[1]
-        self.regions = torch.stack([F.pad(regulated_region(self.net, j), (0, padded - self.net.num_params))
-                                    for j in earlier]).to(self.targets.device)
+        self.excluded = torch.stack([F.pad(regulated_region(self.net, j), (0, padded - self.net.num_params)) == 0
+                                     for j in earlier]).to(self.targets.device)
 
     def penalty(self, task: int) -> torch.Tensor | None:
         if not self._regularising():
             return None
         if self._pending is None:  # no training-mode weights(task) call came first
             tasks = self._regularised_tasks()
-            generated = self.hnet.generate_chunks(tasks, dropout=True)
+            features, weight, bias = self.hnet.hidden(tasks, dropout=True)
         else:
-            (tasks, generated), self._pending = self._pending, None
-        targets, regions = self.targets, self.regions
-        if len(tasks) < len(targets):
-            targets, regions = targets[tasks], regions[tasks]
-        return squared_drift(generated, targets, regions, self.beta / len(tasks))
+            (tasks, features, weight, bias), self._pending = self._pending, None
+        neg_targets, excluded = self.neg_targets, self.excluded
+        if len(tasks) < len(neg_targets):
+            neg_targets, excluded = neg_targets[tasks], excluded[tasks]
+        return _LastLayerDrift.apply(features, weight, bias, neg_targets, excluded, self.beta / len(tasks))
 
     def compression_ratio(self, net: RecurrentNet) -> float:
         return self.hnet.num_params / net.num_params
@@ -109,28 +113,37 @@ class Hypernetwork(Method):
         load_tensor_state(self, {k: v for k, v in state.items() if k not in ("task", "hnet")})
 
 
-class _SquaredDrift(torch.autograd.Function):
-    """``scale * sum((region * (generated - target))^2)`` with a closed-form backward (a few vector ops)."""
+class _LastLayerDrift(torch.autograd.Function):
+    """``scale * sum over counted entries of (features @ weight + bias - targets)^2``, fused.
+
+    The regularised tasks' generated weights are never materialised apart from the drift itself:
+    the bias rides along as an extra input column, so one ``addmm`` writes ``output - target``; the
+    excluded entries (other tasks' heads, padding) are zeroed; the backward is two matmuls of the
+    drift (oneDNN's, twice as fast as ``mm`` for these skinny shapes), scaled on their small results.
+    """
 
     @staticmethod
-    def forward(ctx, generated, targets, regions, scale):
-        drift = torch.sub(generated.detach(), targets).mul_(regions).view(-1)
-        ctx.save_for_backward(drift)
-        ctx.scale = scale
-        ctx.shape = generated.shape
-        return scale * torch.dot(drift, drift)
+    def forward(ctx, features, weight, bias, neg_targets, excluded, scale):
+        rows, width = features.shape[0], weight.shape[1]
+        f, w = features.detach(), weight.detach()
+        if bias is not None:
+            f = torch.cat([f, f.new_ones(rows, 1)], 1)
+            w = torch.cat([w, bias.detach().unsqueeze(0)], 0)
+        drift = torch.addmm(neg_targets.view(rows, width), f, w).masked_fill_(excluded.view(rows, width), 0.0)
+        ctx.save_for_backward(f, w, drift)
+        ctx.scale, ctx.has_bias = scale, bias is not None
+        flat = drift.view(-1)
+        return scale * torch.dot(flat, flat)
 
     @staticmethod
     def backward(ctx, grad_output):
-        (drift,) = ctx.saved_tensors
-        # in place: the buffer is this node's own and its backward runs once (a fresh 1 MB tensor per step costs more)
-        return drift.mul_(2 * ctx.scale * grad_output).view(ctx.shape), None, None, None
-
-
-def squared_drift(generated: torch.Tensor, targets: torch.Tensor, regions: torch.Tensor,
-                  scale: float) -> torch.Tensor:
-    """The output regulariser of (K, W') generated weights against their targets; 0/1 ``regions``."""
-    return _SquaredDrift.apply(generated, targets, regions, scale)
+        f, w, drift = ctx.saved_tensors
+        factor = 2 * ctx.scale * grad_output
+        d_f = matmul_nt(drift, w).mul_(factor)            # drift @ w.T
+        d_w = matmul_nt(f.t(), drift.t()).mul_(factor)    # f.T @ drift
+        if not ctx.has_bias:
+            return d_f, d_w, None, None, None, None
+        return d_f[:, :-1], d_w[:-1], d_w[-1], None, None, None
 
 
 def regulated_region(net: RecurrentNet, task: int) -> torch.Tensor:

@@ -106,35 +106,33 @@ class ChunkedHypernet:
 
     def generate_chunks(self, tasks: list[int], dropout: bool = False) -> torch.Tensor:
         """The uncut output (len(tasks), num_chunks * chunk_size): ``generate`` before the cut to W."""
-        return self.generate_blocks([tasks], dropout)[0]
+        features, weight, bias = self.hidden(tasks, dropout)
+        return affine(features, weight, bias).view(len(tasks), -1)
 
-    def generate_blocks(self, blocks: list[list[int]], dropout: bool = False) -> list[torch.Tensor]:
-        """Uncut outputs (len(block), num_chunks * chunk_size) per block of tasks, from one MLP pass.
+    def hidden(self, tasks: list[int], dropout: bool = False
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """One MLP pass up to the last layer over every chunk of ``tasks``, task by task.
 
-        The last layer runs once per block on its rows of the (small) hidden features: slicing its
-        (large) output instead would cost a zero-filled full-size gradient per slice in the backward.
+        Returns the last layer's inputs (len(tasks) * num_chunks, last hidden size) and its weight
+        (in, chunk_size) and bias: callers apply it to row blocks of the (small) features, since
+        slicing its (large) output instead costs a zero-filled full-size gradient per slice.
         """
         spec = self.spec
         chunks = spec.num_chunks
         *weights, chunk_embs = self._pieces(self.shared)
         layers = list(zip(weights[::2], weights[1::2])) if spec.bias else [(w, None) for w in weights]
-        tasks = [t for block in blocks for t in block]
         task_embs = torch.stack([self.task_embs[t] for t in tasks])                      # (K, E_t)
         inputs = torch.cat([chunk_embs.expand(len(tasks), chunks, spec.chunk_emb_size),
                             task_embs.unsqueeze(1).expand(len(tasks), chunks, spec.task_emb_size)], 2)
         h = inputs.view(len(tasks) * chunks, -1)
         act = HNET_ACTS[spec.act]
         for weight, bias in layers[:-1]:
-            h = act(_affine(h, weight, bias))
+            h = act(affine(h, weight, bias))
             if dropout and spec.dropout > 0:
                 h = F.dropout(h, spec.dropout, training=True)
-        outputs, start = [], 0
-        for block in blocks:
-            rows = h[start:start + len(block) * chunks]
-            outputs.append(_affine(rows, *layers[-1]).view(len(block), -1))
-            start += len(block) * chunks
-        return outputs
+        return (h, *layers[-1])
 
 
-def _affine(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+def affine(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``h @ weight + bias`` for a weight stored (in, out)."""
     return h.mm(weight) if bias is None else torch.addmm(bias, h, weight)
