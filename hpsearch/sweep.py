@@ -162,8 +162,12 @@ def run(settings: SweepSettings, train: TrainFunction | None = None) -> list[dic
     if settings.sweep_dir.exists():
         raise SweepError(f"{settings.sweep_dir} exists: continue it with --resume {settings.name} "
                          "or choose another --name")
-    settings.sweep_dir.mkdir(parents=True)
-    save(settings)
+    try:
+        settings.sweep_dir.mkdir(parents=True)
+        save(settings)
+    except OSError as err:
+        raise SweepError(f"--results {settings.results}: cannot create the sweep folder "
+                         f"({err.strerror or err})") from None
     return _execute(settings, train, resuming=False)
 
 
