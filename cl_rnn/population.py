@@ -1,0 +1,227 @@
+"""``train_population(configs)``: P runs of one method and network shape, trained together.
+
+Members may differ in the flags of ``MEMBER_FLAGS`` (seed, learning rate, weight decay, clipping,
+regulariser strengths, mask fraction, criterion, run folder); every other flag must be equal
+(``population_key``).  All members' weights are one [P, W] tensor: the loss gradient
+(``nets/population_lstm.py``), the regularisers (``population_methods.py``), clipping and Adam
+(``population_optim.py``) run once for the whole population per iteration.  Each member is still
+its own run: it draws its batches and initial weights from its own generators as its single run
+would (``population_members.py``), writes its own run folder with ``cl_rnn.results``, is reported
+on after every task with ``report(member, task, metrics)`` (``member``: its position in
+``configs``; ``metrics`` as ``train``'s), and leaves the population when its
+``--during_acc_criterion`` stops it or its loss diverges, so it costs nothing afterwards.
+
+The result per member is its ``Result``, or the ``TrainingDiverged`` its single run would have
+raised.  ``fallback_reason(config)`` says why a configuration cannot join a population (multitask,
+hypernetworks, replay, best-model restore, other network shapes): run those with ``train``.
+Not kept: per-task checkpoints (a population that dies is rerun whole).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any
+
+import torch
+
+from cl_rnn.batches import time_major
+from cl_rnn.config import Config
+from cl_rnn.evaluation import accuracy
+from cl_rnn.methods.fisher import empirical_fisher
+from cl_rnn.nets.population_lstm import PopulationLSTM, supports
+from cl_rnn.nets.rnn import NetSpec, RecurrentNet
+from cl_rnn.population_members import Member, MemberReport
+from cl_rnn.population_methods import PopulationEWC, PopulationOrthogonal, PopulationRegulariser, PopulationSI
+from cl_rnn.population_optim import PopulationAdam, clip_by_member_norm, column
+from cl_rnn.results import Result
+from cl_rnn.rules import check, check_data
+from cl_rnn.train import TrainingDiverged
+
+MEMBER_FLAGS = ("random_seed", "lr", "weight_decay", "clip_grad_norm", "adam_beta1", "ewc_lambda", "si_lambda",
+                "orthogonal_hh_reg", "mask_fraction", "during_acc_criterion", "out_dir", "overwrite",
+                "loglevel_info")
+DRAW_BLOCK = 256  # iterations of batch indices drawn at a time (per member)
+
+
+def fallback_reason(config: Config) -> str | None:
+    """Why ``config`` cannot train in a population (None: it can)."""
+    reasons = [(config.multitask, "--multitask"), (config.hnet_all, "--hnet_all (hypernetwork)"),
+               (config.use_replay, "--use_replay"), (config.use_best_models, "--use_best_models"),
+               (config.store_final_models, "--store_final_models"),
+               (config.use_cuda and torch.cuda.is_available(), "--use_cuda")]
+    for applies, flag in reasons:
+        if applies:
+            return f"{flag} is not batched"
+    if not supports(RecurrentNet(NetSpec.from_config(config))):
+        return "only one LSTM layer without fc layers is batched"
+    return None
+
+
+def population_key(config: Config) -> tuple:
+    """Configurations with equal keys can share a population."""
+    flags = dataclasses.asdict(config)
+    return tuple(sorted((name, value) for name, value in flags.items() if name not in MEMBER_FLAGS))
+
+
+def train_population(configs: list[Config], report: MemberReport | None = None,
+                     tasks: list | None = None) -> list[Result | TrainingDiverged]:
+    """Train ``configs`` together; see the module docstring.  ``tasks`` overrides data loading."""
+    for config in configs:
+        check(config)
+        reason = fallback_reason(config)
+        if reason:
+            raise ValueError(f"train_population: {reason}; run it with cl_rnn.train.train")
+    if len({population_key(c) for c in configs}) > 1:
+        raise ValueError(f"train_population: members may differ only in {', '.join(MEMBER_FLAGS)}")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _Population(configs, report, tasks).run()
+    finally:
+        torch.set_num_threads(threads)
+
+
+class _Population:
+    def __init__(self, configs: list[Config], report: MemberReport | None, tasks: list | None):
+        self.config = first = configs[0]
+        self.report = report
+        if tasks is None:
+            from cl_rnn.data.store import load_tasks
+
+            tasks = load_tasks(first)
+        if len(tasks) < first.num_tasks:
+            raise ValueError(f"--num_tasks={first.num_tasks}: the data has only {len(tasks)} tasks")
+        self.tasks = tasks[:first.num_tasks]
+        check_data(first, [len(task.y_train) for task in self.tasks])
+        self.net = RecurrentNet(NetSpec.from_config(first, input_size=self.tasks[0].x_train.shape[2]))
+        self.lstm = PopulationLSTM(self.net, first.ts_weighting, self.tasks[0].x_train.shape[1])
+        started = time.perf_counter()
+        self.members = [Member(k, c, self.net, started) for k, c in enumerate(configs)]
+        self.active = list(self.members)
+        self.theta = torch.stack([m.fresh_weights() for m in self.members])
+        self.regularisers = self._regularisers()
+
+    def _column(self, flag: str, default: float | None = None) -> torch.Tensor:
+        values = [getattr(m.config, flag) for m in self.active]
+        if default is not None:
+            values = [default if v == -1 else v for v in values]
+        return column(values, self.theta)
+
+    def _regularisers(self) -> list[PopulationRegulariser]:
+        config, found = self.config, []
+        if config.use_ewc:
+            found.append(PopulationEWC(self._column("ewc_lambda"), config.ewc_gamma))
+        if config.use_si:
+            found.append(PopulationSI(self._column("si_lambda"), config.si_task_loss_only, self.theta))
+        if any(m.config.orthogonal_hh_reg > 0 for m in self.active):
+            found.append(PopulationOrthogonal(self._column("orthogonal_hh_reg"), self.net.offsets("rnn0.w_hh"),
+                                              self.net.spec.rnn[0]))
+        return found
+
+    def run(self) -> list[Result | TrainingDiverged]:
+        for t in range(self.config.num_tasks):
+            if not self.active:
+                break
+            self._task(t)
+        outcomes: list[Result | TrainingDiverged] = []
+        for member in self.members:
+            outcomes.append(member.error or member.result(finished=member.stop_reason is None))
+        return outcomes
+
+    # --- one task -------------------------------------------------------------------------------
+    def _task(self, t: int) -> None:
+        if self.config.train_from_scratch and t > 0:
+            for k, member in enumerate(self.active):
+                member.task_weights.append(self.theta[k].clone())
+            self.theta = torch.stack([m.fresh_weights() for m in self.active])
+            self.regularisers = self._regularisers()
+        data = self.tasks[t]
+        x = time_major(data.x_train)
+        for reg in self.regularisers:
+            reg.before_task(self.theta, t)
+        self._optimise(t, x, data.y_train)
+        last = t == self.config.num_tasks - 1
+        for reg in self.regularisers:
+            reg.after_task(self.theta, t, last, lambda: self._fisher(t, data))
+        for k, member in enumerate(list(self.active)):
+            member.record(t, member.evaluate(self.theta[k], self.tasks, accuracy), self.report)
+        self._drop_stopped()
+
+    def _fisher(self, t: int, data) -> torch.Tensor:
+        config = self.config
+        rows = []
+        for k, member in enumerate(self.active):
+            chosen = member.fisher_samples(len(data.y_train))
+            rows.append(empirical_fisher(self.net, self.theta[k], data.x_train[chosen], data.y_train[chosen], t,
+                                         None if member.masks is None else member.masks[t],
+                                         config.ts_weighting_fisher, config.tbptt_fisher))
+        return torch.stack(rows)
+
+    def _optimise(self, t: int, x: torch.Tensor, y: torch.Tensor) -> None:
+        iterations, batch = self.config.n_iter, self.config.batch_size
+        draws = [m.draws(len(y)) for m in self.active]
+        self.optimizer = PopulationAdam(self.theta, self._column("lr"), self._column("adam_beta1"),
+                                        self._column("weight_decay"))
+        self.max_norm = self._column("clip_grad_norm", default=math.inf)
+        self.grad = torch.empty_like(self.theta)
+        block = None
+        for it in range(iterations):
+            if it % DRAW_BLOCK == 0:
+                count = min(DRAW_BLOCK, iterations - it) * batch
+                block = torch.stack([torch.from_numpy(d.take(count)).view(-1, batch) for d in draws], 1)
+            index = block[it % DRAW_BLOCK]  # [P, B]
+            survivors = self._step(t, x, y, index, it)
+            if survivors is not None:
+                block, draws = block[:, survivors], [draws[k] for k in survivors.tolist()]
+                if not self.active:
+                    return
+
+    def _step(self, t: int, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, it: int) -> torch.Tensor | None:
+        """One iteration of every active member; the members kept when some diverged, else None."""
+        xs = [self.net.with_task_identity(x.index_select(1, rows), t) for rows in index]
+        gains = [m.gains(t) for m in self.active]
+        grad, theta = self.grad, self.theta
+        losses = self.lstm.loss_and_grad(theta, xs, y[index], t, gains, grad)
+        for reg in self.regularisers:
+            if reg.wants_task_grads:
+                reg.after_task_loss(grad)
+        for reg in self.regularisers:
+            values = reg.add_grad(theta, grad, t)
+            if values is not None:
+                losses = losses + values
+        finite = torch.isfinite(losses)
+        if not bool(finite.all()):
+            return self._diverged(finite, losses, it)
+        clip_by_member_norm(grad, self.max_norm)
+        for reg in self.regularisers:
+            reg.before_step(theta, grad, self.optimizer)
+        self.optimizer.step(grad)
+        for reg in self.regularisers:
+            reg.after_step(theta, grad)
+        return None
+
+    # --- members leaving ------------------------------------------------------------------------
+    def _diverged(self, finite: torch.Tensor, losses: torch.Tensor, it: int) -> torch.Tensor:
+        for k in torch.nonzero(~finite).flatten().tolist():
+            value = float(losses[k])
+            error = TrainingDiverged(f"training diverged: the loss became {value} at iteration {it} "
+                                     f"(try a smaller --lr or --clip_grad_norm)")
+            self.active[k].stop(f"loss became {value} at iteration {it}", error)
+        return self._drop_stopped()
+
+    def _drop_stopped(self) -> torch.Tensor | None:
+        keep = [k for k, m in enumerate(self.active) if m.stop_reason is None]
+        if len(keep) == len(self.active):
+            return None
+        index = torch.tensor(keep, dtype=torch.long)
+        self.active = [self.active[k] for k in keep]
+        self.theta = self.theta[index]
+        self.grad = torch.empty_like(self.theta)
+        for holder in [*self.regularisers]:
+            holder.keep(index)
+        if hasattr(self, "optimizer"):
+            self.optimizer.keep(index)
+            self.optimizer.theta = self.theta
+            self.max_norm = self.max_norm[index]
+        return index

@@ -1,0 +1,141 @@
+"""One member of a population: its flags, run folder, accuracy matrix, random streams and outcome.
+
+A member draws exactly what its single run would draw, from its own generators: torch's (weight
+initialisation, seeded like ``train``'s ``torch.manual_seed(random_seed)``) and numpy's (epoch
+reshuffles of the batch stream and the EWC Fisher's sample choice, seeded like
+``np.random.seed(random_seed)``), in the same order.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+from cl_rnn.config import Config
+from cl_rnn.methods.base import Method
+from cl_rnn.methods.build import build_method
+from cl_rnn.metrics import during, final, overview
+from cl_rnn.nets.masks import make_masks
+from cl_rnn.nets.rnn import RecurrentNet
+from cl_rnn.results import Result, RunFolder
+from cl_rnn.rules import during_criteria
+
+log = logging.getLogger("cl_rnn.population")
+# report(member, task, metrics): member is the position in train_population's configs
+MemberReport = Callable[[int, int, dict], None]
+
+
+class Draws:
+    """``batches.IndexStream`` over a private numpy generator: the same permutations, epoch by epoch."""
+
+    def __init__(self, rng: np.random.RandomState, size: int):
+        if size <= 0:
+            raise ValueError("cannot draw batches from an empty training set")
+        self.rng, self.size = rng, size
+        self.order = np.empty(0, dtype=np.int64)
+        self.position = 0
+
+    def take(self, count: int) -> np.ndarray:
+        parts = []
+        while count > 0:
+            if self.position == len(self.order):
+                self.order = self.rng.permutation(self.size)
+                self.position = 0
+            part = self.order[self.position:self.position + count]
+            self.position += len(part)
+            count -= len(part)
+            parts.append(part)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+class _View(Method):
+    """A member's weights (or a from-scratch task's own) and masks, for ``evaluation.accuracy``."""
+
+    def __init__(self, weights: torch.Tensor, gains: list[list[torch.Tensor]] | None):
+        self._weights, self._gains = weights, gains
+
+    def weights(self, task: int) -> torch.Tensor:
+        return self._weights
+
+    def unit_gains(self, task: int) -> list[torch.Tensor | None] | None:
+        return None if self._gains is None else self._gains[task]
+
+
+class Member:
+    def __init__(self, index: int, config: Config, net: RecurrentNet, started: float):
+        self.index, self.config, self.net, self.started = index, config, net, started
+        self.folder = RunFolder(config)
+        self.numpy_rng = np.random.RandomState(config.random_seed)
+        self.torch_rng = torch.Generator().manual_seed(config.random_seed)
+        self.masks = (make_masks(config.num_tasks, net.spec.rnn, config.mask_fraction, config.random_seed)
+                      if config.use_masks else None)
+        self.matrix = np.full((config.num_tasks, config.num_tasks), np.nan)
+        self.task_weights: list[torch.Tensor] = []  # from scratch: each task's own network
+        self.stop_reason: str | None = None
+        self.error: Exception | None = None
+        self.method_name = _method_name(config, net)
+
+    def fresh_weights(self) -> torch.Tensor:
+        """A fresh flat vector, drawn as the single run's ``net.init_weights`` draws it."""
+        return self.net.init_weights(orthogonal_hh=self.config.orthogonal_hh_init, generator=self.torch_rng)
+
+    def gains(self, task: int) -> torch.Tensor | None:
+        return None if self.masks is None else self.masks[task][0]
+
+    def draws(self, size: int) -> Draws:
+        return Draws(self.numpy_rng, size)
+
+    def fisher_samples(self, available: int) -> torch.Tensor:
+        """``OnlineEWC._samples`` with this member's generator."""
+        n_fisher = self.config.n_fisher
+        if n_fisher == -1 or n_fisher >= available:
+            return torch.arange(available)
+        return torch.from_numpy(self.numpy_rng.permutation(available)[:n_fisher])
+
+    def evaluate(self, theta: torch.Tensor, tasks: list, accuracy: Callable[..., float]) -> np.ndarray:
+        row = np.empty(self.config.num_tasks)
+        for k, data in enumerate(tasks):
+            weights = self.task_weights[k] if k < len(self.task_weights) else theta
+            row[k] = accuracy(self.net, _View(weights, self.masks), k, data.x_test, data.y_test, torch.device("cpu"))
+        return row
+
+    # --- after a task ---------------------------------------------------------------------------
+    def record(self, t: int, row: np.ndarray, report: MemberReport | None) -> None:
+        """Store row t, write the folder, report; stop the member below its criterion."""
+        self.matrix[t] = row
+        last = t == self.config.num_tasks - 1
+        self.folder.write(self.result(finished=last), self.config.random_seed)
+        during_values = during(self.matrix)
+        metrics = {"task": t, "accuracy_row": [float(v) for v in row], "during": during_values,
+                   "during_mean": float(np.mean(during_values)), "final_mean": float(np.mean(row[:t + 1])),
+                   "finished": last}
+        log.info("member %d, task %d: during %.2f%%, mean final %.2f%%", self.index, t, row[t],
+                 metrics["final_mean"])
+        if report is not None:
+            report(self.index, t, metrics)
+        criterion = during_criteria(self.config)[t] if not last else -1
+        if criterion != -1 and row[t] < criterion:
+            self.stop(f"during_acc_criterion: task {t} reached {row[t]:.2f}% < {criterion:g}%")
+
+    def stop(self, reason: str, error: Exception | None = None) -> None:
+        self.stop_reason, self.error = reason, error
+        self.folder.write(self.result(finished=False), self.config.random_seed)
+
+    def result(self, finished: bool) -> Result:
+        config = self.config
+        summary = overview(self.matrix, multitask=False, compression_ratio=1.0, rnn_arch=config.rnn_arch,
+                           hnet_arch="", num_train_iter=config.n_iter, finished=finished)
+        return Result(accuracy_matrix=self.matrix.copy(), during=during(self.matrix), final=final(self.matrix),
+                      finished=finished, stop_reason=self.stop_reason, out_dir=self.folder.path, summary=summary,
+                      compression_ratio=1.0, seconds=time.perf_counter() - self.started, method=self.method_name)
+
+
+def _method_name(config: Config, net: RecurrentNet) -> str:
+    """The name ``train`` records (built once on a forked RNG: the global streams stay untouched)."""
+    if config.train_from_scratch:
+        return "from_scratch"
+    with torch.random.fork_rng(devices=[]):
+        return build_method(config, net, torch.device("cpu")).name

@@ -1,0 +1,97 @@
+"""Population training: each member matches its single run, leaves when stopped, writes its own folder."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from cl_rnn.config import Config
+from cl_rnn.population import fallback_reason, population_key, train_population
+from cl_rnn.train import TrainingDiverged, train
+from train_helpers import small_config, synthetic_tasks
+
+MEMBERS = [dict(lr=0.005, random_seed=1), dict(lr=0.002, random_seed=2, weight_decay=1e-4),
+           dict(lr=0.01, random_seed=3, clip_grad_norm=0.5)]
+METHODS = {
+    "finetune": {},
+    "ewc": dict(use_ewc=True, ewc_lambda=50.0, n_fisher=40),
+    "si": dict(use_si=True, si_lambda=0.5),
+    "masks+ortho": dict(use_masks=True, mask_fraction=0.25, orthogonal_hh_reg=0.01, input_task_identity=True),
+}
+RUN_FILES = {"config.json", "command.txt", "performance_overview.txt", "accuracy_matrix.csv", "tasks.csv",
+             "result.json"}
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    return synthetic_tasks(num_tasks=2)
+
+
+def member_configs(tmp_path, prefix: str, **flags) -> list[Config]:
+    return [small_config(tmp_path, n_iter=40, out_dir=str(tmp_path / f"{prefix}{k}"), **member, **flags)
+            for k, member in enumerate(MEMBERS)]
+
+
+@pytest.mark.filterwarnings("ignore:--use_masks implies")
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_each_member_matches_its_single_run(tmp_path, tasks, method):
+    population = train_population(member_configs(tmp_path, "pop", **METHODS[method]), tasks=tasks)
+    singles = [train(config, tasks=tasks) for config in member_configs(tmp_path, "single", **METHODS[method])]
+    one_clip = 100.0 / len(tasks[0].y_test)
+    for member, single in zip(population, singles):
+        assert member.method == single.method and member.finished
+        difference = np.abs(member.accuracy_matrix - single.accuracy_matrix)
+        # float32 sums in another order drift apart a little over training: at most one test clip
+        assert difference.max() <= one_clip + 1e-9, (member.accuracy_matrix, single.accuracy_matrix)
+    all_differences = np.concatenate([np.abs(m.accuracy_matrix - s.accuracy_matrix).ravel()
+                                      for m, s in zip(population, singles)])
+    assert np.mean(all_differences == 0) >= 0.75
+
+
+def test_a_stopped_member_leaves_and_the_others_go_on(tmp_path, tasks):
+    configs = member_configs(tmp_path, "pop", num_tasks=2)
+    configs[1] = configs[1].replace(during_acc_criterion="101")
+    reports: list[tuple[int, int]] = []
+    results = train_population(configs, report=lambda member, task, metrics: reports.append((member, task)),
+                               tasks=tasks)
+    stopped = results[1]
+    assert not stopped.finished and stopped.stop_reason.startswith("during_acc_criterion: task 0")
+    assert np.isnan(stopped.accuracy_matrix[1]).all() and not np.isnan(stopped.accuracy_matrix[0]).any()
+    assert json.loads((stopped.out_dir / "result.json").read_text())["finished"] is False
+    assert all(results[k].finished for k in (0, 2))
+    assert sorted(reports) == [(0, 0), (0, 1), (1, 0), (2, 0), (2, 1)]
+
+
+def test_a_diverging_member_fails_alone(tmp_path, tasks):
+    configs = member_configs(tmp_path, "pop")
+    configs[0] = configs[0].replace(lr=1e30)
+    results = train_population(configs, tasks=tasks)
+    assert isinstance(results[0], TrainingDiverged)
+    assert all(result.finished for result in results[1:])
+
+
+def test_every_member_writes_its_own_run_folder(tmp_path, tasks):
+    configs = member_configs(tmp_path, "pop")
+    results = train_population(configs, tasks=tasks)
+    for config, result in zip(configs, results):
+        assert str(result.out_dir) == config.out_dir
+        assert RUN_FILES <= {p.name for p in result.out_dir.iterdir()}
+        saved = json.loads((result.out_dir / "config.json").read_text())
+        assert saved["lr"] == config.lr and saved["random_seed"] == config.random_seed
+        assert "--lr=" in (result.out_dir / "command.txt").read_text()
+
+
+def test_configurations_that_fall_back_to_single_runs():
+    assert fallback_reason(Config()) is None
+    assert fallback_reason(Config(use_ewc=True, use_si=True)) is None
+    for changes in (dict(multitask=True), dict(hnet_all=True), dict(use_replay=True, coreset_size=10),
+                    dict(use_best_models=True), dict(rnn_arch="32,32"), dict(use_vanilla_rnn=True)):
+        assert fallback_reason(Config(**changes)) is not None, changes
+
+
+def test_members_must_share_everything_but_member_flags(tmp_path, tasks):
+    assert population_key(Config(lr=0.1, random_seed=3)) == population_key(Config())
+    assert population_key(Config(batch_size=32)) != population_key(Config())
+    with pytest.raises(ValueError, match="may differ only in"):
+        train_population([small_config(tmp_path), small_config(tmp_path, batch_size=8)], tasks=tasks)
