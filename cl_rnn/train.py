@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from cl_rnn import checkpoint
+from cl_rnn.adam import Adam
 from cl_rnn.batches import MultitaskStream, TaskStream, time_major
 from cl_rnn.config import Config
 from cl_rnn.evaluation import accuracy, needs_all_steps, step_weights, task_loss
@@ -175,8 +176,7 @@ class _Experiment:
         """Train for ``iterations`` steps with a fresh Adam; returns iterations per second."""
         config, method = self.config, self.method
         params = method.parameters()
-        optimizer = torch.optim.Adam(params, lr=config.lr, betas=(config.adam_beta1, 0.999),
-                                     weight_decay=config.weight_decay, fused=self.device.type in ("cpu", "cuda"))
+        optimizer = Adam(params, lr=config.lr, betas=(config.adam_beta1, 0.999), weight_decay=config.weight_decay)
         best = (-math.inf, None)
         started = time.perf_counter()
         # Validation only matters for --use_best_models (and the debug log): skip it otherwise.
@@ -195,7 +195,7 @@ class _Experiment:
             log.debug("restored the best model (validation accuracy %.2f%%)", best[0])
         return iterations / elapsed if elapsed > 0 else float("inf")
 
-    def _step(self, batch: Batch, optimizer: torch.optim.Optimizer, params: list[torch.Tensor], it: int) -> None:
+    def _step(self, batch: Batch, optimizer: Adam, params: list[torch.Tensor], it: int) -> None:
         method = self.method
         task = _one_task(batch.task)
         logits = self.net.forward(batch.x, method.weights(task), batch.task, self.last_only, method.unit_gains(task))

@@ -28,6 +28,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from cl_rnn.adam import Adam
 from cl_rnn.nets.rnn import RecurrentNet
 
 
@@ -68,7 +69,7 @@ class Method:
     def after_task_loss_backward(self, task: int) -> None:
         """``p.grad`` holds the gradient of the task loss alone (unclipped); only with ``wants_task_grads``."""
 
-    def after_backward(self, task: int, optimizer: torch.optim.Optimizer) -> None:
+    def after_backward(self, task: int, optimizer: Adam) -> None:
         """After the backward pass of the total loss and gradient clipping, before the optimizer step."""
 
     def after_step(self, task: int) -> None:
@@ -139,7 +140,7 @@ class Composite(Method):
             if member.wants_task_grads:
                 member.after_task_loss_backward(task)
 
-    def after_backward(self, task: int, optimizer: torch.optim.Optimizer) -> None:
+    def after_backward(self, task: int, optimizer: Adam) -> None:
         for member in self.members:
             member.after_backward(task, optimizer)
 

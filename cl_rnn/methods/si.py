@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from cl_rnn.adam import Adam
 from cl_rnn.methods.base import Method
 from cl_rnn.methods.quadratic import main_net_vector, quadratic_penalty
 
@@ -45,7 +46,7 @@ class SynapticIntelligence(Method):
     def after_task_loss_backward(self, task: int) -> None:
         self._grad = self.theta.grad.detach().clone()
 
-    def after_backward(self, task: int, optimizer: torch.optim.Optimizer) -> None:
+    def after_backward(self, task: int, optimizer: Adam) -> None:
         if self.wants_task_grads:
             self.omega.addcmul_(self._grad, adam_update(optimizer, self.theta, self._grad), value=-1)
         else:
@@ -67,7 +68,7 @@ class SynapticIntelligence(Method):
 
 
 @torch.no_grad()
-def adam_update(optimizer: torch.optim.Optimizer, param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+def adam_update(optimizer: Adam, param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     """The change Adam would apply to ``param`` for ``grad`` now (its state is left untouched)."""
     group = next(g for g in optimizer.param_groups if any(p is param for p in g["params"]))
     beta1, beta2 = group["betas"]
