@@ -301,7 +301,8 @@ def _one_task(task: int | torch.Tensor) -> int:
 def _clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> None:
     """Like ``clip_grad_norm_`` (scale by max_norm / (norm + 1e-6) when above), without a host sync."""
     grads = [p.grad for p in params if p.grad is not None]
-    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    norms = [torch.linalg.vector_norm(g) for g in grads]
+    norm = norms[0] if len(norms) == 1 else torch.linalg.vector_norm(torch.stack(norms))
     scale = torch.clamp(max_norm / (norm + 1e-6), max=1.0)
     for g in grads:
         g.mul_(scale)

@@ -1,7 +1,8 @@
 """The study's orthogonal regulariser on the hidden-to-hidden weights (``--orthogonal_hh_reg``).
 
 penalty = lambda * sum over gate blocks W (H x H) of every recurrent layer of ||W W^T - I||_F^2,
-on the weights the task actually uses (the source's ``weights(task)``).
+on the weights the task actually uses (the source's ``weights(task)``).  One autograd node with
+the closed-form gradient 4 lambda (W W^T - I) W per block: it runs every iteration.
 """
 from __future__ import annotations
 
@@ -12,13 +13,33 @@ from cl_rnn.nets.rnn import RecurrentNet
 
 
 def orthogonality_penalty(blocks: list[torch.Tensor]) -> torch.Tensor:
-    """sum_W ||W W^T - I||_F^2 over square blocks (stacked per size: one bmm per size)."""
-    total = blocks[0].new_zeros(())
-    for size in sorted({b.shape[0] for b in blocks}):
-        stack = torch.stack([b for b in blocks if b.shape[0] == size])
-        gram = torch.bmm(stack, stack.transpose(1, 2))
-        total = total + (gram - torch.eye(size, dtype=gram.dtype, device=gram.device)).pow(2).sum()
-    return total
+    """sum_W ||W W^T - I||_F^2 over square blocks (plain autograd; the reference for the tests)."""
+    return sum(((b @ b.t() - torch.eye(b.shape[0], dtype=b.dtype, device=b.device)) ** 2).sum() for b in blocks)
+
+
+class _OrthoPenalty(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weights, spans, strength):
+        total = weights.new_zeros(())
+        saved = []
+        for start, end, hidden in spans:
+            blocks = weights.detach()[start:end].view(-1, hidden, hidden)
+            gram = torch.bmm(blocks, blocks.transpose(1, 2))
+            gram.diagonal(dim1=1, dim2=2).sub_(1)
+            total += gram.pow(2).sum()
+            saved.append(gram)
+        ctx.spans, ctx.strength, ctx.grams = spans, strength, saved
+        ctx.save_for_backward(weights)
+        return total * strength
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (weights,) = ctx.saved_tensors
+        grad = torch.zeros_like(weights)
+        for (start, end, hidden), gram in zip(ctx.spans, ctx.grams):
+            blocks = weights.detach()[start:end].view(-1, hidden, hidden)
+            torch.bmm(gram, blocks, out=grad[start:end].view(-1, hidden, hidden))
+        return grad.mul_(4 * ctx.strength * grad_output), None, None
 
 
 class OrthogonalPenalty(Method):
@@ -28,6 +49,7 @@ class OrthogonalPenalty(Method):
         self.net = net
         self.source = source
         self.strength = strength
+        self.spans = [(*net.offsets(f"rnn{k}.w_hh"), hidden) for k, hidden in enumerate(net.spec.rnn)]
 
     def penalty(self, task: int) -> torch.Tensor:
-        return self.strength * orthogonality_penalty(self.net.hh_blocks(self.source.weights(task)))
+        return _OrthoPenalty.apply(self.source.weights(task), self.spans, self.strength)
