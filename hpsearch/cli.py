@@ -62,9 +62,18 @@ def spaces(args: argparse.Namespace) -> int:
         space = search_spaces.load(name)
         print(f"{name}: {space.summary}")
         print(f"  fixed:   {' '.join(to_argv(Config().replace(**space.fixed)))}")
+        print(f"  population: {_population_text(Config().replace(**space.fixed))}")
         for param, distribution in search_spaces.parameters(space).items():
             print(f"  {param:<22} {_distribution_text(distribution)}")
     return 0
+
+
+def _population_text(config: Any) -> str:
+    """Whether ``hpsearch run --population P`` trains this method's trials together."""
+    from cl_rnn.population import fallback_reason
+
+    reason = fallback_reason(config)
+    return "batched (--population P trains P trials in one pass)" if reason is None else f"single runs ({reason})"
 
 
 def _distribution_text(distribution: Any) -> str:
@@ -96,6 +105,8 @@ def _distribution_text(distribution: Any) -> str:
         help="Any study flag for every trial, e.g. --flag num_tasks=2 --flag during_acc_criterion=60."),
     arg("--train", default="", metavar="MODULE:FUNCTION",
         help="Training function to call instead of cl_rnn.train:train (tests, custom trainers)."),
+    arg("--population", type=int, default=1, metavar="P",
+        help="Train P sampled configurations together in each trial (default 1; see `hpsearch spaces`)."),
     arg("--resume", metavar="NAME", help="Continue the sweep results/NAME after its driver died."),
     arg("--verbose", action="store_true", help="Ray's own progress and logs."))
 def run(args: argparse.Namespace) -> int:
@@ -112,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         method=args.method, num_samples=args.num_samples, max_concurrent=args.max_concurrent,
         n_iter=args.n_iter, data=args.data, name=args.name, results=args.results, scheduler=args.scheduler,
         seed=args.seed, metric=args.metric, flags=sweep.parse_flags(args.flag), train=args.train,
-        address=args.address, verbose=args.verbose)
+        population=args.population, address=args.address, verbose=args.verbose)
     sweep.run(settings)
     return 0
 
@@ -178,6 +189,8 @@ def export(args: argparse.Namespace) -> int:
 @subcommand("seeds", "Rerun the winners with N seeds as Ray trials; mean, std, SEM and min over seeds.",
             *_sweep_args(1), arg("--num-seeds", type=int, default=10, help="Runs per winner (default 10)."),
             arg("--max-concurrent", type=int, help="At most this many reruns at once (default: one a CPU)."),
+            arg("--population", type=int, default=10, metavar="P",
+                help="Train up to P reruns together in one trial where the method is batched (default 10; 1: off)."),
             arg("--address", help="Join this Ray cluster (HOST:PORT)."),
             arg("--verbose", action="store_true", help="Ray's own progress and logs."))
 def seeds(args: argparse.Namespace) -> int:
@@ -191,7 +204,8 @@ def seeds(args: argparse.Namespace) -> int:
     from hpsearch.seeds import SEEDS_CSV, SEEDS_DIR, format_statistics, run_seeds
 
     runner = functools.partial(ray_adapter.run_configs, storage=Path(args.sweep) / SEEDS_DIR,
-                               address=args.address, verbose=args.verbose, max_concurrent=args.max_concurrent)
+                               address=args.address, verbose=args.verbose, max_concurrent=args.max_concurrent,
+                               population=args.population)
     try:
         rows, stats = run_seeds(args.sweep, load_runs(args.sweep), runner, args.by, args.top,
                                 args.num_seeds, args.min_during)

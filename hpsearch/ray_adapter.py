@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import shutil
 import sys
@@ -34,6 +35,7 @@ from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 import search_spaces  # noqa: E402
 from cl_rnn import checkpoint  # noqa: E402
 from hpsearch import journal, progress, records  # noqa: E402
+from hpsearch import population  # noqa: E402
 from hpsearch.sweep import SweepSettings  # noqa: E402
 from hpsearch.trial import FAILED, OBJECTIVE, RUNNING, TrainFunction, TrialPlan, run_trial  # noqa: E402
 from hpsearch.trial import failure_metrics, result_metrics  # noqa: E402
@@ -105,8 +107,22 @@ def _trial_dirname(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def trainable(plan: TrialPlan, train: TrainFunction | None) -> Any:
-    return tune.with_resources(tune.with_parameters(_trainable, plan=plan, train=train), {"cpu": 1})
+def _population_trainable(config: dict[str, Any], plan: TrialPlan, train: TrainFunction | None) -> None:
+    from cl_rnn.population import train_population
+
+    if train is None:
+        from cl_rnn.train import train
+    trial_dir = Path(plan.sweep_dir) / Path(tune.get_context().get_trial_dir()).name
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    (trial_dir / PID_FILE).write_text(f"{os.getpid()}\n")
+    node = ray.get_runtime_context().get_node_id()
+    population.run_population_trial(config[population.MEMBERS], plan, trial_dir,
+                                    lambda metrics: tune.report({**metrics, "node": node}), train_population, train)
+
+
+def trainable(plan: TrialPlan, train: TrainFunction | None, size: int = 1) -> Any:
+    function = _population_trainable if size > 1 else _trainable
+    return tune.with_resources(tune.with_parameters(function, plan=plan, train=train), {"cpu": 1})
 
 
 class SweepCallback(tune.Callback):
@@ -138,12 +154,13 @@ class SweepCallback(tune.Callback):
         if not self.reconciled and trials:
             # After a resume, rows of trials the restored experiment never knew are gone for good.
             known = {t.trial_id for t in trials}
-            self.rows = {tid: row for tid, row in self.rows.items() if tid in known}
+            self.rows = {tid: row for tid, row in self.rows.items() if population.ray_trial_id(tid) in known}
             self.reconciled = True
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        if OBJECTIVE in result and "task" in result:
-            self.intermediate.setdefault(trial.trial_id, {})[int(result["task"])] = float(result[OBJECTIVE])
+        for row_id, _, member in _members(trial.trial_id, trial.config, result):
+            if OBJECTIVE in member and "task" in member:
+                self.intermediate.setdefault(row_id, {})[int(member["task"])] = float(member[OBJECTIVE])
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._ended(trial, trials, errored=False)
@@ -152,21 +169,33 @@ class SweepCallback(tune.Callback):
         self._ended(trial, trials, errored=True)
 
     def _ended(self, trial: Any, trials: list, errored: bool) -> None:
-        result = trial.last_result or {}
-        row = records.trial_row(trial.trial_id, trial.config, result, errored, _error_text(trial),
-                                self.sweep_dir, self.plan.base_flags)
-        self.rows[trial.trial_id] = row
+        ended = []
+        for row_id, params, result in _members(trial.trial_id, trial.config, trial.last_result or {}):
+            row = records.trial_row(row_id, params, result, errored, _error_text(trial), self.sweep_dir,
+                                    self.plan.base_flags)
+            self.rows[row_id] = row
+            ended.append((row, params, None if errored else result.get(OBJECTIVE)))
         records.write_rows(self.sweep_dir / records.TRIALS_CSV, self.rows.values())
         study = self.study
-        if trial.trial_id not in self.mirrored:
-            objective = None if errored else result.get(OBJECTIVE)
-            journal.mirror(study, self.plan.method, trial.config, row, objective,
-                           self.intermediate.get(trial.trial_id, {}))
-            self.mirrored.add(trial.trial_id)
+        for row, params, objective in ended:
+            if row["trial_id"] not in self.mirrored:
+                journal.mirror(study, self.plan.method, params, row, objective,
+                               self.intermediate.get(row["trial_id"], {}))
+                self.mirrored.add(row["trial_id"])
         running = sum(t.status == "RUNNING" for t in trials if t is not trial)
-        print(progress.trial_line(row, len(self.rows), self.total), flush=True)
+        for row, _, _ in ended:
+            print(progress.trial_line(row, len(self.rows), self.total), flush=True)
         if sys.stdout.isatty():
             print("  " + progress.counts_text(self.rows.values(), self.total, running), flush=True)
+
+
+def _members(trial_id: str, config: dict[str, Any], result: dict[str, Any]) -> list[tuple[str, dict, dict]]:
+    """(row id, sampled params, last result) of each Optuna trial a Ray trial carries."""
+    if population.MEMBERS not in config:
+        return [(trial_id, config, result)]
+    reported = result.get(population.MEMBERS) or []
+    return [(population.member_id(trial_id, k), params, reported[k] if k < len(reported) else {})
+            for k, params in enumerate(config[population.MEMBERS])]
 
 
 def _error_text(trial: Any) -> str:
@@ -197,9 +226,49 @@ class _OptunaSearch(OptunaSearch):
         super().on_trial_complete(trial_id, result, error)
 
 
-def _searcher(plan: TrialPlan, seed: int, max_concurrent: int | None) -> Searcher:
+class _PopulationSearch(_OptunaSearch):
+    """Asks Optuna ``size`` times per Ray trial (``hpsearch.population``) and tells each member's outcome.
+
+    Its own state lives in attributes, so OptunaSearch's save/restore (a pickle of ``__dict__``)
+    keeps it across --resume."""
+
+    def __init__(self, size: int, total: int, **options: Any) -> None:
+        super().__init__(**options)
+        self.size, self.total, self.asked = size, total, 0
+        self.member_ids: dict[str, list[str]] = {}
+
+    def suggest(self, trial_id: str) -> dict | None:
+        count = min(self.size, self.total - self.asked)
+        if count <= 0:
+            return Searcher.FINISHED
+        ids = [population.member_id(trial_id, k) for k in range(count)]
+        members = [super().suggest(ids[0])]
+        shared = population.shared_params(self._ot_trials[ids[0]].params)
+        for member in ids[1:]:
+            self._ot_study.enqueue_trial(shared)
+            members.append(super().suggest(member))
+        self.asked += count
+        self.member_ids[trial_id] = ids
+        return {population.MEMBERS: members}
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        for member, metrics in zip(self.member_ids.get(trial_id, []), result.get(population.MEMBERS) or []):
+            if self.metric in metrics and "tasks_done" in metrics:
+                super().on_trial_result(member, {**metrics, "training_iteration": metrics["tasks_done"]})
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        reported = (result or {}).get(population.MEMBERS) or []
+        for k, member in enumerate(self.member_ids.pop(trial_id, [])):
+            metrics = reported[k] if k < len(reported) else None
+            super().on_trial_complete(member, metrics, error=error or metrics is None)
+
+
+def _searcher(plan: TrialPlan, seed: int, max_concurrent: int | None, size: int = 1, total: int = 0) -> Searcher:
     space = functools.partial(search_spaces.suggest_flags, method=plan.method)
-    searcher = _OptunaSearch(space=space, metric=OBJECTIVE, mode="max", seed=seed)
+    if size > 1:
+        searcher = _PopulationSearch(size, total, space=space, metric=OBJECTIVE, mode="max", seed=seed)
+    else:
+        searcher = _OptunaSearch(space=space, metric=OBJECTIVE, mode="max", seed=seed)
     return ConcurrencyLimiter(searcher, max_concurrent) if max_concurrent else searcher
 
 
@@ -213,13 +282,14 @@ def _scheduler(name: str, num_tasks: int) -> TrialScheduler:
 
 def fit(settings: SweepSettings, plan: TrialPlan, train: TrainFunction | None) -> None:
     """Run a new sweep whose Ray experiment is the sweep folder itself."""
-    sweep_dir = settings.sweep_dir
+    sweep_dir, size = settings.sweep_dir, settings.population
     tuner = tune.Tuner(
-        trainable(plan, train),
+        trainable(plan, train, size),
         tune_config=tune.TuneConfig(
-            search_alg=_searcher(plan, settings.seed, settings.max_concurrent),
+            search_alg=_searcher(plan, settings.seed, settings.max_concurrent, size, settings.num_samples),
             scheduler=_scheduler(settings.scheduler, plan.config({}, "").num_tasks),
-            num_samples=settings.num_samples, reuse_actors=True, trial_dirname_creator=_trial_dirname),
+            num_samples=math.ceil(settings.num_samples / size), reuse_actors=True,
+            trial_dirname_creator=_trial_dirname),
         run_config=tune.RunConfig(
             name=sweep_dir.name, storage_path=str(sweep_dir.parent), verbose=2 if settings.verbose else 0,
             callbacks=[SweepCallback(sweep_dir, plan, settings.num_samples), JsonLoggerCallback(),
@@ -229,38 +299,46 @@ def fit(settings: SweepSettings, plan: TrialPlan, train: TrainFunction | None) -
     tuner.fit()
 
 
-def resume(sweep_dir: Path, plan: TrialPlan, train: TrainFunction | None) -> None:
+def resume(sweep_dir: Path, plan: TrialPlan, train: TrainFunction | None, size: int = 1) -> None:
     """Continue a sweep whose driver died: ended trials stay, unfinished ones run again."""
     if not tune.Tuner.can_restore(str(sweep_dir)):
         raise FileNotFoundError(f"{sweep_dir}: no Ray experiment to resume")
-    tune.Tuner.restore(str(sweep_dir), trainable=trainable(plan, train), resume_errored=True).fit()
+    tune.Tuner.restore(str(sweep_dir), trainable=trainable(plan, train, size), resume_errored=True).fit()
 
 
 # --- fixed configurations (hpsearch seeds) ------------------------------------------------------
 
 def _fixed_trainable(config: dict[str, Any], configs: list[Any], train: TrainFunction | None) -> None:
+    from cl_rnn.population import train_population
+
     if train is None:
         from cl_rnn.train import train
-    fixed = configs[config["index"]]
+    fixed = [configs[k] for k in config["indices"]]
     try:
-        metrics = result_metrics(train(fixed))
+        outcomes = train_population(fixed) if len(fixed) > 1 else [train(fixed[0])]
     except Exception as error:  # noqa: BLE001 - one failed rerun must not stop the others
-        metrics = failure_metrics(error, fixed.out_dir)
-    tune.report(metrics)
+        outcomes = [error] * len(fixed)
+    metrics = [failure_metrics(outcome, one.out_dir) if isinstance(outcome, BaseException)
+               else result_metrics(outcome) for one, outcome in zip(fixed, outcomes)]
+    tune.report({"errors": [m["error"] for m in metrics]})
 
 
 def run_configs(configs: list[Any], storage: Path, address: str | None = None, verbose: bool = False,
-                max_concurrent: int | None = None, train: TrainFunction | None = None) -> list[str]:
+                max_concurrent: int | None = None, train: TrainFunction | None = None,
+                population: int = 1) -> list[str]:
     """Run fixed ``Config``s as Ray trials, one CPU each; each writes its own ``out_dir``.
 
-    Returns each config's error text ("" when it ran); the Ray experiment goes under ``storage``.
+    With ``population`` P > 1, up to P configurations that can train together
+    (``cl_rnn.population``) share one trial.  Returns each config's error text ("" when it ran);
+    the Ray experiment goes under ``storage``.
     """
     started = start(address, verbose)
     fixed = tune.with_parameters(_fixed_trainable, configs=configs, train=train)
+    groups = population_groups(configs, population if train is None else 1)
     try:
         tuner = tune.Tuner(
             tune.with_resources(fixed, {"cpu": 1}),
-            param_space={"index": tune.grid_search(list(range(len(configs))))},
+            param_space={"indices": tune.grid_search(groups)},
             tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=max_concurrent),
             run_config=tune.RunConfig(
                 name=f"ray_{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str(Path(storage).resolve()),
@@ -270,6 +348,22 @@ def run_configs(configs: list[Any], storage: Path, address: str | None = None, v
         stop(started)
     errors = ["the rerun did not report"] * len(configs)
     for result in grid:
-        metrics = result.metrics or {}
-        errors[result.config["index"]] = metrics.get("error") or (str(result.error) if result.error else "")
+        reported = (result.metrics or {}).get("errors") or [str(result.error) if result.error else
+                                                             "the rerun did not report"] * len(groups)
+        for k, error in zip(result.config["indices"], reported):
+            errors[k] = error
     return errors
+
+
+def population_groups(configs: list[Any], size: int) -> list[list[int]]:
+    """Indices of configurations to train together: at most ``size``, batchable and alike."""
+    from cl_rnn.population import fallback_reason, population_key
+
+    groups: dict[Any, list[list[int]]] = {}
+    for k, config in enumerate(configs):
+        key = population_key(config) if size > 1 and fallback_reason(config) is None else ("single", k)
+        chunks = groups.setdefault(key, [[]])
+        if len(chunks[-1]) == size:
+            chunks.append([])
+        chunks[-1].append(k)
+    return [chunk for chunks in groups.values() for chunk in chunks]

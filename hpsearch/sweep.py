@@ -47,6 +47,7 @@ class SweepSettings:
     metric: str = "final"
     flags: dict[str, Any] = field(default_factory=dict)  # any other flag, for every trial
     train: str = ""  # "module:function" of a train(config, report) replacement; "": cl_rnn.train
+    population: int = 1  # Optuna trials trained together in one Ray trial (hpsearch.population)
     address: str | None = field(default=None, metadata={"saved": False})
     verbose: bool = field(default=False, metadata={"saved": False})
 
@@ -115,8 +116,9 @@ def check(settings: SweepSettings) -> None:
     """Refuse bad settings before Ray starts: one sampled configuration must pass the flag rules."""
     if settings.scheduler not in SCHEDULERS or settings.metric not in METRICS:
         raise SweepError(f"--scheduler must be one of {SCHEDULERS} and --metric one of {METRICS}")
-    if settings.num_samples < 1 or (settings.max_concurrent is not None and settings.max_concurrent < 1):
-        raise SweepError("--num-samples and --max-concurrent must be positive")
+    if settings.num_samples < 1 or settings.population < 1 or (
+            settings.max_concurrent is not None and settings.max_concurrent < 1):
+        raise SweepError("--num-samples, --population and --max-concurrent must be positive")
     if settings.data and not Path(settings.data).is_file():
         raise SweepError(f"--data {settings.data}: no such file")
     try:
@@ -128,6 +130,13 @@ def check(settings: SweepSettings) -> None:
     for name in sorted(set(settings.flags) & set(search_spaces.parameters(space))):
         print(f"hpsearch: --flag {name}={settings.flags[name]} replaces the sampled {name} in every trial",
               file=sys.stderr)
+    if settings.population > 1:
+        from hpsearch.population import notice
+
+        line = notice(plan_of(settings), space.suggest(trial))
+        if line:  # the method's trials cannot share a pass: plain trials run side by side instead
+            print(line, file=sys.stderr)
+            settings.population = 1
     if config.multitask and settings.metric == "during":
         raise SweepError("--metric during: a multitask run has no during accuracy; use --metric final")
 
@@ -145,7 +154,7 @@ def _execute(settings: SweepSettings, train: TrainFunction | None, resuming: boo
         plan = plan_of(settings)
         train = train or resolve_train(settings.train)
         if resuming:
-            ray_adapter.resume(settings.sweep_dir, plan, train)
+            ray_adapter.resume(settings.sweep_dir, plan, train, settings.population)
         else:
             ray_adapter.fit(settings, plan, train)
     finally:

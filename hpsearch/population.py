@@ -1,0 +1,119 @@
+"""Population trials (``hpsearch run --population P``): one Ray trial trains P Optuna trials together.
+
+The searcher asks Optuna P times per Ray trial.  The first member is sampled freely; the others
+are enqueued with the first's values of every parameter that fixes the network and the method
+(``shared_params``: all but ``cl_rnn.population.MEMBER_FLAGS`` and the gates), so the sampler
+chooses only their continuous hyperparameters, and the P configurations can share one
+``train_population`` pass.  Each member is its own Optuna trial and its own trials.csv row
+(trial id ``<ray trial>-m<k>``, run folder ``trial_<id>/run_<k>``), told its own outcome.
+
+A configuration that cannot be batched (``cl_rnn.population.fallback_reason``, e.g. a sampled
+``--use_best_models`` or the hypernetwork method) trains its members one after the other inside
+the same trial.  The trial's reports carry every member's latest metrics under ``members``; the
+scheduler sees the best member's objective (ASHA stops a population by its best member).
+"""
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from cl_rnn.population import MEMBER_FLAGS, fallback_reason, population_key
+from hpsearch.trial import (FINISHED, OBJECTIVE, RUNNING, Report, TrainFunction, TrialPlan, failure_metrics,
+                            result_metrics, task_metrics, with_objective)
+from search_spaces._common import GATES
+
+MEMBERS = "members"  # a population trial's config and reports: one entry per member
+MEMBER_SEP = "-m"
+RUN_FOLDER = "run_{}"
+
+
+def member_id(trial_id: str, member: int) -> str:
+    return f"{trial_id}{MEMBER_SEP}{member}"
+
+
+def ray_trial_id(row_id: str) -> str:
+    """The Ray trial a trials.csv row belongs to (a member's row or a plain trial's)."""
+    return str(row_id).split(MEMBER_SEP)[0]
+
+
+def shared_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The first member's parameters that every member of its population takes."""
+    return {name: value for name, value in params.items() if name not in MEMBER_FLAGS and name not in GATES}
+
+
+def notice(plan: TrialPlan, sample: dict[str, Any]) -> str | None:
+    """One line when the method's configurations cannot be batched (its members run one by one)."""
+    reason = fallback_reason(plan.config(sample, ""))
+    return None if reason is None else f"hpsearch: --population: {plan.method} is not batched ({reason}); running single trials"
+
+
+def run_population_trial(members: list[dict[str, Any]], plan: TrialPlan, trial_dir: Path, report: Report,
+                         train_population: Callable[..., list], train: TrainFunction) -> list[dict[str, Any]]:
+    """Train the members' configurations; report after every member's task, then once at the end."""
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    latest: list[dict[str, Any]] = [{"state": RUNNING} for _ in members]
+    run_dirs = [trial_dir / RUN_FOLDER.format(k) for k in range(len(members))]
+    configs: dict[int, Any] = {}
+    for k, params in enumerate(members):
+        shutil.rmtree(run_dirs[k], ignore_errors=True)  # a rerun population starts over
+        try:
+            configs[k] = plan.config(params, run_dirs[k])
+        except Exception as error:  # noqa: BLE001 - a bad configuration fails its member only
+            latest[k] = failure_metrics(error, run_dirs[k])
+
+    def on_task(k: int, task: int, metrics: dict[str, Any]) -> None:
+        if not metrics.get("finished") and task < configs[k].num_tasks - 1:
+            latest[k] = with_objective({**task_metrics(metrics), "state": RUNNING}, plan.metric)
+            report(population_metrics(latest, running=True))
+
+    for group in _groups(configs):
+        _train_group(group, configs, run_dirs, latest, on_task, train_population, train)
+    duration = time.perf_counter() - started
+    latest = [with_objective({**m, "duration": duration}, plan.metric) for m in latest]
+    report(population_metrics(latest, running=False))
+    return latest
+
+
+def _groups(configs: dict[int, Any]) -> list[list[int]]:
+    """Members that can train together; a member that cannot be batched is a group of its own."""
+    groups: dict[Any, list[int]] = {}
+    for k, config in configs.items():
+        key = population_key(config) if fallback_reason(config) is None else ("single", k)
+        groups.setdefault(key, []).append(k)
+    return list(groups.values())
+
+
+def _train_group(group, configs, run_dirs, latest, on_task, train_population, train) -> None:
+    try:
+        if len(group) == 1 or fallback_reason(configs[group[0]]) is not None:
+            outcomes = []
+            for k in group:
+                try:
+                    outcomes.append(train(configs[k], report=lambda task, m, k=k: on_task(k, task, m)))
+                except Exception as error:  # noqa: BLE001 - as a single trial: this member failed
+                    outcomes.append(error)
+        else:
+            outcomes = train_population([configs[k] for k in group],
+                                        report=lambda member, task, m: on_task(group[member], task, m))
+    except Exception as error:  # noqa: BLE001 - the whole group failed (e.g. its data)
+        outcomes = [error] * len(group)
+    for k, outcome in zip(group, outcomes):
+        latest[k] = (failure_metrics(outcome, run_dirs[k]) if isinstance(outcome, BaseException)
+                     else result_metrics(outcome))
+
+
+def population_metrics(members: list[dict[str, Any]], running: bool) -> dict[str, Any]:
+    """A population trial's report: every member's metrics, and the best member's objective."""
+    objectives = [m[OBJECTIVE] for m in members if OBJECTIVE in m and math.isfinite(m[OBJECTIVE])]
+    tasks = [m["task"] for m in members if "task" in m]
+    payload: dict[str, Any] = {MEMBERS: [dict(m) for m in members], "state": RUNNING if running else FINISHED,
+                               "task": max(tasks) if tasks else 0}
+    if objectives:
+        payload[OBJECTIVE] = max(objectives)
+    return payload

@@ -1,0 +1,64 @@
+"""``hpsearch run --population P`` and population seed reruns, with the real trainer on tiny data."""
+from __future__ import annotations
+
+import functools
+
+import optuna
+
+import hpsearch_fakes
+from hpsearch import journal, sweep
+from hpsearch.analyze import load_runs, read_matrix, select
+from hpsearch.population import ray_trial_id
+from hpsearch.seeds import SEEDS_DIR, rerun_dir, run_seeds
+from hpsearch.trial import FINISHED
+
+
+def test_a_population_sweep_is_read_like_any_sweep(tmp_path, ray_local, tiny_dataset_path, capsys):
+    settings = sweep.SweepSettings(method="ewc", num_samples=5, population=3, n_iter=20, name="pop",
+                                   results=str(tmp_path), data=str(tiny_dataset_path), flags=hpsearch_fakes.TINY)
+    rows = sweep.run(settings)
+    assert len(rows) == 5 and all(row["state"] == FINISHED for row in rows)
+    populations: dict[str, list[dict]] = {}
+    for row in rows:
+        populations.setdefault(ray_trial_id(row["trial_id"]), []).append(row)
+    assert sorted(len(members) for members in populations.values()) == [2, 3]
+    for members in populations.values():  # one network shape and method per population, own lr
+        assert len({(m["rnn_arch"], m["batch_size"], m["ewc_gamma"]) for m in members}) == 1
+        assert len({m["lr"] for m in members}) == len(members)
+    for row in rows:
+        run_dir = tmp_path / "pop" / row["run_folder"]
+        assert f"--lr={row['lr']!r}" in (run_dir / "command.txt").read_text()
+        assert (run_dir / "accuracy_matrix.csv").is_file()
+    study = journal.open_study(tmp_path / "pop" / journal.JOURNAL, "pop")
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 5
+    assert study.best_value == max(row["final_mean"] for row in rows)
+    table = load_runs(tmp_path / "pop")
+    assert len(table) == 5 and select(table, "final", 1)["final"].iloc[0] == max(r["final_mean"] for r in rows)
+    assert capsys.readouterr().out.count("finished") >= 5
+
+
+def test_a_method_that_cannot_be_batched_runs_single_trials(tmp_path, capsys):
+    settings = sweep.SweepSettings(method="multitask", num_samples=2, population=4, name="mt", results=str(tmp_path))
+    sweep.check(settings)
+    assert settings.population == 1
+    assert "--multitask is not batched" in capsys.readouterr().err
+
+
+def test_seed_reruns_train_as_one_population(tmp_path, ray_local, tiny_dataset_path):
+    from cl_rnn.config import Config
+    from cl_rnn.train import train
+    from hpsearch import ray_adapter
+
+    sweep_dir = tmp_path / "sweep"
+    original = Config(multi_head=True, num_tasks=2, n_iter=20, batch_size=16, rnn_arch="8", lr=0.005,
+                      val_set_size=20, val_iter=10, random_seed=5, data=str(tiny_dataset_path),
+                      out_dir=str(sweep_dir / "trial_x" / "run"))
+    train(original)
+    configs = [original.replace(random_seed=s, out_dir=str(tmp_path / f"c{s}")) for s in range(3)]
+    assert ray_adapter.population_groups(configs, 2) == [[0, 1], [2]]
+    runner = functools.partial(ray_adapter.run_configs, storage=sweep_dir / SEEDS_DIR, population=3)
+    rows, stats = run_seeds(sweep_dir, load_runs(sweep_dir), runner, num_seeds=3)
+    assert list(rows["seed"]) == [5, 0, 1] and list(rows["state"]) == [FINISHED] * 3
+    assert stats.iloc[0]["finished"] == 3
+    for seed in (5, 0, 1):
+        assert read_matrix(rerun_dir(sweep_dir, "trial_x/run", seed)).shape == (2, 2)
