@@ -13,7 +13,7 @@ on after every task with ``report(member, task, metrics)`` (``member``: its posi
 
 The result per member is its ``Result``, or the ``TrainingDiverged`` its single run would have
 raised.  ``fallback_reason(config)`` says why a configuration cannot join a population (multitask,
-hypernetworks, replay, best-model restore, other network shapes): run those with ``train``.
+hypernetworks, replay, other network shapes): run those with ``train``.
 Not kept: per-task checkpoints (a population that dies is rerun whole).
 """
 from __future__ import annotations
@@ -47,8 +47,7 @@ DRAW_BLOCK = 256  # iterations of batch indices drawn at a time (per member)
 def fallback_reason(config: Config) -> str | None:
     """Why ``config`` cannot train in a population (None: it can)."""
     reasons = [(config.multitask, "--multitask"), (config.hnet_all, "--hnet_all (hypernetwork)"),
-               (config.use_replay, "--use_replay"), (config.use_best_models, "--use_best_models"),
-               (config.store_final_models, "--store_final_models"),
+               (config.use_replay, "--use_replay"), (config.store_final_models, "--store_final_models"),
                (config.use_cuda and torch.cuda.is_available(), "--use_cuda")]
     for applies, flag in reasons:
         if applies:
@@ -165,8 +164,11 @@ class _Population:
                                         self._column("weight_decay"))
         self.max_norm = self._column("clip_grad_norm", default=math.inf)
         self.grad = torch.empty_like(self.theta)
+        self.best = _BestModels(self.theta) if self.config.use_best_models else None
         block = None
         for it in range(iterations):
+            if self.best is not None and (it % self.config.val_iter == 0 or it == iterations - 1):
+                self.best.offer(self._validation_scores(t), self.theta)
             if it % DRAW_BLOCK == 0:
                 count = min(DRAW_BLOCK, iterations - it) * batch
                 block = torch.stack([torch.from_numpy(d.take(count)).view(-1, batch) for d in draws], 1)
@@ -176,6 +178,13 @@ class _Population:
                 block, draws = block[:, survivors], [draws[k] for k in survivors.tolist()]
                 if not self.active:
                     return
+        if self.best is not None:
+            self.best.restore(self.theta)
+
+    def _validation_scores(self, t: int) -> torch.Tensor:
+        data = self.tasks[t]
+        return torch.tensor([member.evaluate_on(self.theta[k], t, data.x_val, data.y_val, accuracy)
+                             for k, member in enumerate(self.active)], dtype=torch.float64)
 
     def _step(self, t: int, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, it: int) -> torch.Tensor | None:
         """One iteration of every active member; the members kept when some diverged, else None."""
@@ -220,8 +229,31 @@ class _Population:
         self.grad = torch.empty_like(self.theta)
         for holder in [*self.regularisers]:
             holder.keep(index)
+        if getattr(self, "best", None) is not None:
+            self.best.keep(index)
         if hasattr(self, "optimizer"):
             self.optimizer.keep(index)
             self.optimizer.theta = self.theta
             self.max_norm = self.max_norm[index]
         return index
+
+
+class _BestModels:
+    """``--use_best_models``: each member's best validation score and weights so far in a task."""
+
+    def __init__(self, theta: torch.Tensor):
+        self.scores = torch.full((theta.shape[0],), -math.inf, dtype=torch.float64)
+        self.weights = theta.clone()
+        self.seen = torch.zeros(theta.shape[0], dtype=torch.bool)
+
+    def offer(self, scores: torch.Tensor, theta: torch.Tensor) -> None:
+        better = scores > self.scores  # NaN (no validation set) is never better, as in train
+        self.scores = torch.where(better, scores, self.scores)
+        self.weights[better] = theta[better]
+        self.seen |= better
+
+    def restore(self, theta: torch.Tensor) -> None:
+        theta[self.seen] = self.weights[self.seen]
+
+    def keep(self, index: torch.Tensor) -> None:
+        self.scores, self.weights, self.seen = self.scores[index], self.weights[index], self.seen[index]

@@ -95,6 +95,11 @@ class Member:
             return torch.arange(available)
         return torch.from_numpy(self.numpy_rng.permutation(available)[:n_fisher])
 
+    def evaluate_on(self, theta: torch.Tensor, task: int, x: torch.Tensor, y: torch.Tensor,
+                    accuracy: Callable[..., float]) -> float:
+        """Accuracy (%) of the weights ``theta`` on one task's clips (validation)."""
+        return accuracy(self.net, _View(theta, self.masks), task, x, y, torch.device("cpu"))
+
     def evaluate(self, theta: torch.Tensor, tasks: list, accuracy: Callable[..., float]) -> np.ndarray:
         row = np.empty(self.config.num_tasks)
         for k, data in enumerate(tasks):

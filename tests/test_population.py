@@ -18,6 +18,7 @@ METHODS = {
     "ewc": dict(use_ewc=True, ewc_lambda=50.0, n_fisher=40),
     "si": dict(use_si=True, si_lambda=0.5),
     "masks+ortho": dict(use_masks=True, mask_fraction=0.25, orthogonal_hh_reg=0.01, input_task_identity=True),
+    "best_models+from_scratch": dict(use_best_models=True, train_from_scratch=True),
 }
 RUN_FILES = {"config.json", "command.txt", "performance_overview.txt", "accuracy_matrix.csv", "tasks.csv",
              "result.json"}
@@ -86,7 +87,7 @@ def test_configurations_that_fall_back_to_single_runs():
     assert fallback_reason(Config()) is None
     assert fallback_reason(Config(use_ewc=True, use_si=True)) is None
     for changes in (dict(multitask=True), dict(hnet_all=True), dict(use_replay=True, coreset_size=10),
-                    dict(use_best_models=True), dict(rnn_arch="32,32"), dict(use_vanilla_rnn=True)):
+                    dict(rnn_arch="32,32"), dict(use_vanilla_rnn=True)):
         assert fallback_reason(Config(**changes)) is not None, changes
 
 
