@@ -8,8 +8,8 @@ chooses only their continuous hyperparameters, and the P configurations can shar
 (trial id ``<ray trial>-m<k>``, run folder ``trial_<id>/run_<k>``), told its own outcome.
 
 A configuration that cannot be batched (``cl_rnn.population.fallback_reason``, e.g. a sampled
-``--use_best_models`` or the hypernetwork method) trains its members one after the other inside
-the same trial.  The trial's reports carry every member's latest metrics under ``members``; the
+architecture of two layers) trains its members one after the other inside the same trial; a
+method that never can (hypernetwork, replay, multitask) runs plain single trials instead.  The trial's reports carry every member's latest metrics under ``members``; the
 scheduler sees the best member's objective (ASHA stops a population by its best member).
 """
 from __future__ import annotations
@@ -49,7 +49,9 @@ def shared_params(params: dict[str, Any]) -> dict[str, Any]:
 def notice(plan: TrialPlan, sample: dict[str, Any]) -> str | None:
     """One line when the method's configurations cannot be batched (its members run one by one)."""
     reason = fallback_reason(plan.config(sample, ""))
-    return None if reason is None else f"hpsearch: --population: {plan.method} is not batched ({reason}); running single trials"
+    if reason is None:
+        return None
+    return f"hpsearch: --population: {plan.method} is not batched ({reason}); running single trials"
 
 
 def run_population_trial(members: list[dict[str, Any]], plan: TrialPlan, trial_dir: Path, report: Report,
