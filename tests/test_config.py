@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cl_rnn.config import FIELDS, Config, build_parser, command_line, from_argv, to_argv
@@ -110,7 +110,8 @@ def values_for(field: dataclasses.Field):
     return st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
 
 
-@settings(max_examples=200, deadline=None)
+# The machine may be busy: data generation speed is not what this test is about.
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_to_argv_inverts_parsing_for_any_values(data):
     """Round trip at the argv level, without the rules (they reject most random values)."""
