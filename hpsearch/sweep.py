@@ -161,6 +161,9 @@ def _execute(settings: SweepSettings, train: TrainFunction | None, resuming: boo
         ray_adapter.stop(started)
     rows = list(records.read_rows(settings.sweep_dir / records.TRIALS_CSV).values())
     print(progress.best_text(rows, settings.metric, settings.sweep_dir), flush=True)
+    if len(rows) < settings.num_samples:  # stopped early, e.g. by Ctrl-C
+        print(f"{len(rows)} of {settings.num_samples} trials ended; continue with: hpsearch run --resume "
+              f"{settings.name} --results {settings.results}", flush=True)
     return rows
 
 
