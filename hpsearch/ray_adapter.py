@@ -183,8 +183,8 @@ class SweepCallback(tune.Callback):
                                self.intermediate.get(row["trial_id"], {}))
                 self.mirrored.add(row["trial_id"])
         running = sum(t.status == "RUNNING" for t in trials if t is not trial)
-        for row, _, _ in ended:
-            print(progress.trial_line(row, len(self.rows), self.total), flush=True)
+        for k, (row, _, _) in enumerate(ended):
+            print(progress.trial_line(row, len(self.rows) - len(ended) + k + 1, self.total), flush=True)
         if sys.stdout.isatty():
             print("  " + progress.counts_text(self.rows.values(), self.total, running), flush=True)
 
