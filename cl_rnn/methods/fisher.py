@@ -64,10 +64,10 @@ def _lstm_chunk(net, theta, xs, ys, task, gains, ts_weighting, tbptt) -> torch.T
     d_logits, read = _loss_grad_at_outputs(trace.hs, p["out.weight"][rows], p["out.bias"][rows], ys, ts_weighting)
     d_hs = torch.zeros_like(trace.hs)
     d_hs[read] = d_logits @ p["out.weight"][rows]
-    d_acts = lstm_gate_grads(trace, p["rnn0.w_hh"], gain, net.spec.act, d_hs)
+    d_acts_t = lstm_gate_grads(trace, p["rnn0.w_hh"], gain, net.spec.act, d_hs)   # (4H, T, N)
     if 0 < tbptt < steps:  # the loss reads the last step only (see empirical_fisher)
-        d_acts[:steps - tbptt] = 0
-    per_sample = d_acts.permute(1, 2, 0)                                  # (N, 4H, T)
+        d_acts_t[:, :steps - tbptt] = 0
+    per_sample = d_acts_t.permute(2, 0, 1)                                 # (N, 4H, T)
     squares = {
         "rnn0.w_ih": torch.bmm(per_sample, x.transpose(0, 1)).pow_(2).sum(0),
         "rnn0.w_hh": torch.bmm(per_sample[:, :, 1:], trace.hs[:-1].transpose(0, 1)).pow_(2).sum(0),

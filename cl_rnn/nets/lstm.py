@@ -65,14 +65,24 @@ def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, gain, act) -> LSTMTrace:
 
 
 def lstm_gate_grads(trace: LSTMTrace, w_hh, gain, act, d_hs) -> torch.Tensor:
-    """Gradients of the preactivations (T, N, 4H) from the gradients of every step's output.
+    """Gradients of the preactivations, gate-major (4H, T, N), from the gradients of every step's output.
 
-    Samples do not interact, so row n holds sample n's own gradient (per-sample gradients of
-    the weights follow as outer products: the EWC Fisher uses this).
+    Gate-major so that the weight gradients are products of row-major operands.  Samples do not
+    interact, so [:, :, n] holds sample n's own gradient (per-sample gradients of the weights
+    follow as outer products: the EWC Fisher uses this).
     """
     if trace.kernel is not None:
         return lstm_kernel.backward(trace.kernel, trace.acts, trace.cells, trace.squashed, w_hh, gain, act, d_hs)
-    return _backward_ops(trace.acts, trace.cells, trace.squashed, w_hh, gain, act, d_hs)
+    return _backward_ops(trace.acts, trace.cells, trace.squashed, w_hh, gain, act, d_hs).permute(2, 0, 1)
+
+
+def lstm_weight_grads(d_acts_t: torch.Tensor, x: torch.Tensor, hs: torch.Tensor):
+    """dW_ih (4H, I), dW_hh (4H, H) and the bias gradient (4H,) from the gate gradients (4H, T, N)."""
+    four_h, steps, batch = d_acts_t.shape
+    flat_t = d_acts_t.reshape(four_h, steps * batch)
+    d_w_ih = matmul_nt(flat_t, x.reshape(steps * batch, -1).t())
+    d_w_hh = flat_t[:, batch:].mm(hs[:-1].reshape(-1, hs.shape[2]))
+    return d_w_ih, d_w_hh, flat_t.sum(1)
 
 
 class LSTMSequence(torch.autograd.Function):
@@ -94,14 +104,11 @@ class LSTMSequence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, d_hs):
         x, w_ih, w_hh, acts, cells, squashed, hs, gain = ctx.saved_tensors
-        steps, batch, four_h = acts.shape
-        hidden = four_h // 4
-        d_acts = lstm_gate_grads(LSTMTrace(acts, cells, squashed, hs, ctx.kernel), w_hh, gain, ctx.act, d_hs)
-        flat = d_acts.view(steps * batch, four_h)
-        d_w_ih = matmul_nt(flat.t(), x.reshape(steps * batch, -1).t())
-        d_w_hh = d_acts[1:].reshape(-1, four_h).t().mm(hs[:-1].reshape(-1, hidden))
-        d_bias = flat.sum(0)
-        d_x = flat.mm(w_ih).view(x.shape) if ctx.needs_input_grad[0] else None
+        d_acts_t = lstm_gate_grads(LSTMTrace(acts, cells, squashed, hs, ctx.kernel), w_hh, gain, ctx.act, d_hs)
+        d_w_ih, d_w_hh, d_bias = lstm_weight_grads(d_acts_t, x, hs)
+        d_x = None
+        if ctx.needs_input_grad[0]:
+            d_x = d_acts_t.reshape(d_acts_t.shape[0], -1).t().mm(w_ih).view(x.shape)
         return d_x, d_w_ih, d_w_hh, d_bias, d_bias, None, None
 
 

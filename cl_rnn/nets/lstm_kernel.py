@@ -156,9 +156,10 @@ void CAT(lstm_forward, SFX)(int T, int N, int H, REAL *restrict acts, const REAL
 INLINE void CAT(backward_step, SFX)(int T, int t, int N, int H, const REAL *restrict acts,
                                     const REAL *restrict cells, const REAL *restrict squashed,
                                     const REAL *restrict w_hh, const REAL *restrict gain, const int kind,
-                                    const REAL *restrict d_hs, REAL *restrict d_acts, REAL *restrict dc,
-                                    REAL *restrict dh) {
+                                    const REAL *restrict d_hs, REAL *restrict d_acts,
+                                    REAL *restrict d_acts_t, REAL *restrict dc, REAL *restrict dh) {
     const int G = 4 * H;
+    const long TN = (long)T * N;
     for (int n = 0; n < N; n++) {
         const long row = (long)t * N + n;
         const REAL *restrict a = acts + row * G;
@@ -187,23 +188,28 @@ INLINE void CAT(backward_step, SFX)(int T, int t, int N, int H, const REAL *rest
         } else {
             for (int k = 0; k < H; k++) d[2 * H + k] = 0;
         }
+        for (int j = 0; j < G; j++) d_acts_t[j * TN + row] = d[j];
     }
 }
 
-/* d_acts (T,N,4H): out, gradients of the preactivations.  w_hh (4H,H).  d_hs (T,N,H): gradient of
-   every step's output.  dc (N,H) and dh (H): scratch. */
+/* d_acts_t (4H,T,N): out, gradients of the preactivations, gate-major (so that dW = d_acts_t X is a
+   matmul of plain row-major operands).  d_acts (T,N,4H): the same, row-major (scratch for the
+   recurrence).  w_hh (4H,H).  d_hs (T,N,H): gradient of every step's output.  dc (N,H), dh (H): scratch. */
 void CAT(lstm_backward, SFX)(int T, int N, int H, const REAL *restrict acts, const REAL *restrict cells,
                              const REAL *restrict squashed, const REAL *restrict w_hh,
                              const REAL *restrict gain, int kind, const REAL *restrict d_hs,
-                             REAL *restrict d_acts, REAL *restrict dc, REAL *restrict dh) {
+                             REAL *restrict d_acts, REAL *restrict d_acts_t, REAL *restrict dc, REAL *restrict dh) {
     FLUSH_DENORMALS_BEGIN
     REAL ones[H];
     for (int k = 0; k < H; k++) ones[k] = 1;
     if (!gain) gain = ones;
     for (int t = T - 1; t >= 0; t--) {
-        if (kind == 0) CAT(backward_step, SFX)(T, t, N, H, acts, cells, squashed, w_hh, gain, 0, d_hs, d_acts, dc, dh);
-        else if (kind == 1) CAT(backward_step, SFX)(T, t, N, H, acts, cells, squashed, w_hh, gain, 1, d_hs, d_acts, dc, dh);
-        else CAT(backward_step, SFX)(T, t, N, H, acts, cells, squashed, w_hh, gain, 2, d_hs, d_acts, dc, dh);
+        if (kind == 0) CAT(backward_step, SFX)(T, t, N, H, acts, cells, squashed, w_hh, gain, 0, d_hs, d_acts, d_acts_t,
+                                                dc, dh);
+        else if (kind == 1) CAT(backward_step, SFX)(T, t, N, H, acts, cells, squashed, w_hh, gain, 1, d_hs, d_acts, d_acts_t,
+                                                dc, dh);
+        else CAT(backward_step, SFX)(T, t, N, H, acts, cells, squashed, w_hh, gain, 2, d_hs, d_acts, d_acts_t,
+                                                dc, dh);
     }
     FLUSH_DENORMALS_END
 }
@@ -277,7 +283,7 @@ def _declare(library) -> None:
     for suffix in SUFFIX.values():
         getattr(library, "lstm_forward" + suffix).argtypes = [i, i, i, p, p, p, p, p, i, p, p, p]
         getattr(library, "lstm_forward" + suffix).restype = None
-        getattr(library, "lstm_backward" + suffix).argtypes = [i, i, i, p, p, p, p, p, i, p, p, p, p]
+        getattr(library, "lstm_backward" + suffix).argtypes = [i, i, i, p, p, p, p, p, i, p, p, p, p, p]
         getattr(library, "lstm_backward" + suffix).restype = None
 
 
@@ -305,15 +311,16 @@ def forward(library, acts, w_hh, b_ih, b_hh, gain, act, cells, squashed, hs) -> 
 
 
 def backward(library, acts, cells, squashed, w_hh, gain, act, d_hs) -> torch.Tensor:
-    """Gradients of the preactivations (T, N, 4H) from the gradients of every step's output."""
+    """Gradients of the preactivations, gate-major (4H, T, N), from the gradients of every step's output."""
     steps, batch, hidden = cells.shape
     d_hs = d_hs.contiguous()
     w_hh = w_hh.contiguous()
     gain = None if gain is None else gain.contiguous()
     d_acts = torch.empty_like(acts)
+    d_acts_t = acts.new_empty(4 * hidden, steps, batch)
     scratch_c = acts.new_empty(batch, hidden)
     scratch_h = acts.new_empty(hidden)
     getattr(library, "lstm_backward" + SUFFIX[acts.dtype])(
         steps, batch, hidden, _ptr(acts), _ptr(cells), _ptr(squashed), _ptr(w_hh), _ptr(gain), ACT_CODES[act],
-        _ptr(d_hs), _ptr(d_acts), _ptr(scratch_c), _ptr(scratch_h))
-    return d_acts
+        _ptr(d_hs), _ptr(d_acts), _ptr(d_acts_t), _ptr(scratch_c), _ptr(scratch_h))
+    return d_acts_t

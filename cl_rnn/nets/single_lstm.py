@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from cl_rnn.nets.lstm import LSTMTrace, lstm_forward, lstm_gate_grads
-from cl_rnn.nets.matmul import matmul_nt
+from cl_rnn.nets.lstm import LSTMTrace, lstm_forward, lstm_gate_grads, lstm_weight_grads
 
 
 class SingleLSTMHead(torch.autograd.Function):
@@ -40,13 +39,12 @@ class SingleLSTMHead(torch.autograd.Function):
         d_hs = torch.zeros_like(hs)
         torch.mm(d_logits, p["out.weight"][rows], out=d_hs[-1])
         trace = LSTMTrace(acts, cells, squashed, hs, ctx.kernel)
-        d_acts = lstm_gate_grads(trace, p["rnn0.w_hh"], gain, net.spec.act, d_hs)
-        steps, batch, four_h = d_acts.shape
-        flat = d_acts.view(steps * batch, four_h)
-        g["rnn0.w_ih"].copy_(matmul_nt(flat.t(), x.reshape(steps * batch, -1).t()))
-        torch.mm(d_acts[1:].reshape(-1, four_h).t(), hs[:-1].reshape(-1, hs.shape[2]), out=g["rnn0.w_hh"])
-        torch.sum(flat, 0, out=g["rnn0.b_ih"])
-        g["rnn0.b_hh"].copy_(g["rnn0.b_ih"])
+        d_acts_t = lstm_gate_grads(trace, p["rnn0.w_hh"], gain, net.spec.act, d_hs)
+        d_w_ih, d_w_hh, d_bias = lstm_weight_grads(d_acts_t, x, hs)
+        g["rnn0.w_ih"].copy_(d_w_ih)
+        g["rnn0.w_hh"].copy_(d_w_hh)
+        g["rnn0.b_ih"].copy_(d_bias)
+        g["rnn0.b_hh"].copy_(d_bias)
         return grad, None, None, None, None
 
 
