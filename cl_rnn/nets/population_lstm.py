@@ -3,8 +3,8 @@
 ``loss_and_grad`` computes every member's task loss and writes its gradient into one [P, W]
 buffer, with no autograd graph.  What is batched over the population: the output layer, the
 loss and its gradient, the head's weight gradients (one ``bmm`` each).  The recurrent layer runs
-member by member through the single run's own code (``lstm_forward`` / ``lstm_gate_grads``: the
-oneDNN input projection and the C recurrence kernel), because that is the fastest way this
+member by member through the single run's own code (``lstm_forward``, ``lstm_gate_grads``,
+``lstm_weight_grads``: the oneDNN input projection and the C recurrence kernel), because that is the fastest way this
 machine has: measured on 2 shared cores at P = 32, a batched ``bmm`` input projection took
 16 ms against 12 ms for the member loop, the weight gradient 15 ms against 6 ms, and the
 recurrence in batched torch ops ([P, B, 4H] elementwise ops per step) several times the C
@@ -17,8 +17,7 @@ from __future__ import annotations
 import torch
 
 from cl_rnn.evaluation import needs_all_steps, step_weights
-from cl_rnn.nets.lstm import LSTMTrace, lstm_forward, lstm_gate_grads
-from cl_rnn.nets.matmul import matmul_nt
+from cl_rnn.nets.lstm import LSTMTrace, lstm_forward, lstm_gate_grads, lstm_weight_grads
 from cl_rnn.nets.rnn import RecurrentNet
 
 
@@ -106,10 +105,9 @@ class PopulationLSTM:
             d_hs.copy_(d_read)
         else:
             d_hs[-1] = d_read[0]
-        d_acts = lstm_gate_grads(trace, w["rnn0.w_hh"], gain, self.net.spec.act, d_hs)
-        steps, batch, four_h = d_acts.shape
-        flat = d_acts.view(steps * batch, four_h)
-        g["rnn0.w_ih"].copy_(matmul_nt(flat.t(), x.reshape(steps * batch, -1).t()))
-        torch.mm(d_acts[1:].reshape(-1, four_h).t(), trace.hs[:-1].reshape(-1, self.hidden), out=g["rnn0.w_hh"])
-        torch.sum(flat, 0, out=g["rnn0.b_ih"])
-        g["rnn0.b_hh"].copy_(g["rnn0.b_ih"])
+        d_acts_t = lstm_gate_grads(trace, w["rnn0.w_hh"], gain, self.net.spec.act, d_hs)
+        d_w_ih, d_w_hh, d_bias = lstm_weight_grads(d_acts_t, x, trace.hs)
+        g["rnn0.w_ih"].copy_(d_w_ih)
+        g["rnn0.w_hh"].copy_(d_w_hh)
+        g["rnn0.b_ih"].copy_(d_bias)
+        g["rnn0.b_hh"].copy_(d_bias)
