@@ -116,6 +116,22 @@ class RunFolder:
         write_atomic(self.path / "result.json", json.dumps(payload, indent=2) + "\n")
 
 
+def read_ended(folder: Path) -> Result | None:
+    """The Result a run folder records when its run ended (finished, or stopped by the during
+    criterion); None when it did not end (crashed, diverged, still running) or has no result."""
+    try:
+        saved = json.loads((Path(folder) / "result.json").read_text())
+    except (OSError, ValueError):
+        return None
+    stopped = (saved.get("stop_reason") or "").startswith("during_acc_criterion")
+    if not (saved.get("finished") or stopped):
+        return None
+    return Result(accuracy_matrix=np.empty((0, 0)), during=saved["during"], final=saved["final"],
+                  finished=bool(saved["finished"]), stop_reason=saved.get("stop_reason"), out_dir=Path(folder),
+                  seconds=float(saved.get("seconds", 0.0)), method=saved.get("method", ""),
+                  compression_ratio=float(saved.get("compression_ratio", 1.0)))
+
+
 def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
