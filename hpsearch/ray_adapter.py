@@ -9,6 +9,7 @@ logs without its TensorBoard one (which complains about the -inf of failed trial
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import os
@@ -33,7 +34,7 @@ from ray.tune.search import ConcurrencyLimiter, Searcher  # noqa: E402
 from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 
 import search_spaces  # noqa: E402
-from cl_rnn import checkpoint  # noqa: E402
+from cl_rnn import checkpoint, results  # noqa: E402
 from hpsearch import journal, progress, records  # noqa: E402
 from hpsearch import population  # noqa: E402
 from hpsearch.sweep import SweepSettings  # noqa: E402
@@ -76,13 +77,31 @@ def _trainable(config: dict[str, Any], plan: TrialPlan, train: TrainFunction | N
     trial_dir.mkdir(parents=True, exist_ok=True)
     (trial_dir / PID_FILE).write_text(f"{os.getpid()}\n")
     node = ray.get_runtime_context().get_node_id()
-    run_trial(config, plan, run_dir, lambda metrics: _report({**metrics, "node": node}, run_dir), train)
+    run_trial(config, plan, run_dir, lambda metrics: _report({**metrics, "node": node}, run_dir),
+              functools.partial(_train_unless_ended, train=train))
+
+
+def _train_unless_ended(config: Any, report: Any = None, train: TrainFunction | None = None) -> Any:
+    """A trial that ended before (its driver died before Ray's snapshot said so) reports its saved
+    result instead of training again: a finished result is never rerun, never overwritten."""
+    ended = results.read_ended(Path(config.out_dir))
+    if ended is not None and not checkpoint.differences(_saved_config(Path(config.out_dir)), config):
+        return ended
+    return train(config, report=report)
+
+
+def _saved_config(run_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def prepare_run_folder(run_dir: Path, saved: tune.Checkpoint | None) -> None:
-    """Before a trial's attempt: keep the run folder's own checkpoint (train resumes from it), else
-    bring Tune's copy (another node ran the earlier attempt), else clear what a dead attempt left."""
-    if checkpoint.path_in(run_dir).is_file():
+    """Before a trial's attempt: keep the run folder's own checkpoint (train resumes from it) or its
+    ended run, else bring Tune's copy (another node ran the earlier attempt), else clear what a dead
+    attempt left."""
+    if checkpoint.path_in(run_dir).is_file() or results.read_ended(run_dir) is not None:
         return
     shutil.rmtree(run_dir, ignore_errors=True)
     if saved is not None:
