@@ -29,6 +29,7 @@ class PopulationAdam:
         self.exp_avg = torch.zeros_like(theta)
         self.exp_avg_sq = torch.zeros_like(theta)
         self.steps = 0
+        self._denom, self._delta = torch.empty_like(theta), torch.empty_like(theta)  # reused every step
 
     def update(self, grad: torch.Tensor, commit: bool) -> torch.Tensor:
         """The change Adam makes for ``grad`` now; ``commit`` also advances its moments."""
@@ -43,8 +44,8 @@ class PopulationAdam:
             self.steps = steps
         # the scalars in double, the vector arithmetic in the order of torch's fused Adam
         step_size = (self.lr.double() / (1 - self.beta1.double() ** steps)).to(exp_avg.dtype)
-        denom = exp_avg_sq.sqrt().div_((1 - BETA2 ** steps) ** 0.5).add_(EPS)
-        return torch.mul(exp_avg, -step_size).div_(denom)
+        denom = torch.sqrt(exp_avg_sq, out=self._denom).div_((1 - BETA2 ** steps) ** 0.5).add_(EPS)
+        return torch.mul(exp_avg, -step_size, out=self._delta).div_(denom)
 
     @torch.no_grad()
     def step(self, grad: torch.Tensor) -> None:
@@ -54,6 +55,7 @@ class PopulationAdam:
         """Only the members at ``index`` go on (the others stopped); ``theta`` is replaced by the caller."""
         self.lr, self.beta1, self.weight_decay = self.lr[index], self.beta1[index], self.weight_decay[index]
         self.exp_avg, self.exp_avg_sq = self.exp_avg[index], self.exp_avg_sq[index]
+        self._denom, self._delta = self._denom[index], self._delta[index]
 
 
 @torch.no_grad()

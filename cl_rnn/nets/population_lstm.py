@@ -37,10 +37,20 @@ class PopulationLSTM:
         self.all_steps = needs_all_steps(ts_weighting)
         self.weights = step_weights(ts_weighting, steps)
         self.pieces = [(name, net.offsets(name), shape) for name, shape in net.shapes]
+        self._cache: dict[int, tuple[torch.Tensor, list]] = {}
 
     def views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """Named views of one member's flat vector (a row of the [P, W] buffer)."""
         return {name: flat[a:b].view(shape) for name, (a, b), shape in self.pieces}
+
+    def member_views(self, buffer: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        """``views`` of every row; kept while ``buffer`` is (its values change in place, not its storage)."""
+        cached = self._cache.get(id(buffer))
+        if cached is None or cached[0] is not buffer:
+            if len(self._cache) > 8:
+                self._cache.clear()
+            cached = self._cache[id(buffer)] = (buffer, [self.views(row) for row in buffer])
+        return cached[1]
 
     def head(self, theta: torch.Tensor, task: int) -> tuple[torch.Tensor, torch.Tensor, slice]:
         """The task's output weights [P, C, H] and biases [P, 1, C], and their rows."""
@@ -60,16 +70,17 @@ class PopulationLSTM:
         """
         act = self.net.spec.act
         traces, read = [], []
+        weights, grads = self.member_views(theta), self.member_views(grad)
         with torch.no_grad():
             for p, x in enumerate(xs):
-                w = self.views(theta[p])
+                w = weights[p]
                 trace = lstm_forward(x, w["rnn0.w_ih"], w["rnn0.w_hh"], w["rnn0.b_ih"], w["rnn0.b_hh"], gains[p], act)
                 traces.append(trace)
                 read.append(trace.hs if self.all_steps else trace.hs[-1:])
             hs = torch.stack(read)                                   # [P, S, B, H]
             losses, d_hs = self._head_loss_and_grad(theta, hs, y, task, grad)
             for p, (x, trace) in enumerate(zip(xs, traces)):
-                self._lstm_grad(x, trace, self.views(theta[p]), gains[p], d_hs[p], self.views(grad[p]))
+                self._lstm_grad(x, trace, weights[p], gains[p], d_hs[p], grads[p])
         return losses
 
     def _head_loss_and_grad(self, theta, hs, y, task, grad):
