@@ -188,8 +188,15 @@ INLINE void CAT(backward_step, SFX)(int T, int t, int N, int H, const REAL *rest
         } else {
             for (int k = 0; k < H; k++) d[2 * H + k] = 0;
         }
-        for (int j = 0; j < G; j++) d_acts_t[j * TN + row] = d[j];
     }
+    /* this step's rows (N, G) -> d_acts_t[:, t, :], in 16 x 16 tiles (a scatter per row costs 3x more) */
+    const REAL *restrict block = d_acts + (long)t * N * G;
+    for (int n0 = 0; n0 < N; n0 += 16)
+        for (int j0 = 0; j0 < G; j0 += 16) {
+            const int n1 = n0 + 16 < N ? n0 + 16 : N, j1 = j0 + 16 < G ? j0 + 16 : G;
+            for (int j = j0; j < j1; j++)
+                for (int n = n0; n < n1; n++) d_acts_t[j * TN + (long)t * N + n] = block[(long)n * G + j];
+        }
 }
 
 /* d_acts_t (4H,T,N): out, gradients of the preactivations, gate-major (so that dW = d_acts_t X is a
