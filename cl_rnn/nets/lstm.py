@@ -81,7 +81,7 @@ def lstm_weight_grads(d_acts_t: torch.Tensor, x: torch.Tensor, hs: torch.Tensor)
     four_h, steps, batch = d_acts_t.shape
     flat_t = d_acts_t.reshape(four_h, steps * batch)
     d_w_ih = matmul_nt(flat_t, x.reshape(steps * batch, -1).t())
-    d_w_hh = flat_t[:, batch:].mm(hs[:-1].reshape(-1, hs.shape[2]))
+    d_w_hh = matmul_nt(flat_t[:, batch:], hs[:-1].reshape(-1, hs.shape[2]).t())
     return d_w_ih, d_w_hh, flat_t.sum(1)
 
 
