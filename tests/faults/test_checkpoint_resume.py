@@ -51,6 +51,7 @@ def test_a_restart_after_any_task_ends_with_the_uninterrupted_matrix(tmp_path, m
         np.testing.assert_array_equal(resumed.accuracy_matrix, whole.accuracy_matrix)
         saved = json.loads((resumed.out_dir / "result.json").read_text())
         assert saved["finished"] and saved["resumed_at"] == [task + 1]
+        assert set(saved["code_version"]) in ({"commit", "dirty"}, {"package"})
         assert not checkpoint.path_in(config.out_dir).exists()  # a finished run keeps none
 
 

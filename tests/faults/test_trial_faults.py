@@ -125,3 +125,30 @@ def _trial_dir(sweep_dir: Path):
             return
         time.sleep(0.02)
     raise AssertionError("no trial folder appeared")
+
+
+def test_a_retry_on_another_node_takes_the_checkpoint_tune_kept(tmp_path):
+    from ray import tune
+
+    kept = tmp_path / "tune_copy"
+    kept.mkdir()
+    (kept / checkpoint.FILE).write_bytes(b"task 1 state")
+    run_dir = tmp_path / "trial" / ray_adapter.RUN_FOLDER
+    ray_adapter.prepare_run_folder(run_dir, tune.Checkpoint.from_directory(str(kept)))  # a fresh node
+    assert checkpoint.path_in(run_dir).read_bytes() == b"task 1 state"
+    checkpoint.path_in(run_dir).write_bytes(b"task 2 state")  # this node's own is newer: kept
+    ray_adapter.prepare_run_folder(run_dir, tune.Checkpoint.from_directory(str(kept)))
+    assert checkpoint.path_in(run_dir).read_bytes() == b"task 2 state"
+
+
+def test_a_retry_clears_a_dead_attempt_but_never_an_ended_run(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text("{}")  # died before its first task ended
+    ray_adapter.prepare_run_folder(run_dir, None)
+    assert not run_dir.exists()
+    run_dir.mkdir()
+    (run_dir / "result.json").write_text(json.dumps({"finished": True, "stop_reason": None, "during": [70.0],
+                                                     "final": [70.0]}))
+    ray_adapter.prepare_run_folder(run_dir, None)
+    assert (run_dir / "result.json").exists()
