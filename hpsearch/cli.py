@@ -189,8 +189,9 @@ def export(args: argparse.Namespace) -> int:
 @subcommand("seeds", "Rerun the winners with N seeds as Ray trials; mean, std, SEM and min over seeds.",
             *_sweep_args(1), arg("--num-seeds", type=int, default=10, help="Runs per winner (default 10)."),
             arg("--max-concurrent", type=int, help="At most this many reruns at once (default: one a CPU)."),
-            arg("--population", type=int, default=10, metavar="P",
-                help="Train up to P reruns together in one trial where the method is batched (default 10; 1: off)."),
+            arg("--population", type=int, default=0, metavar="P",
+                help="Train up to P reruns together in one trial where the method is batched "
+                     "(default 0: spread evenly over the cluster's CPUs; 1: off)."),
             arg("--address", help="Join this Ray cluster (HOST:PORT)."),
             arg("--verbose", action="store_true", help="Ray's own progress and logs."))
 def seeds(args: argparse.Namespace) -> int:

@@ -348,11 +348,14 @@ def run_configs(configs: list[Any], storage: Path, address: str | None = None, v
     """Run fixed ``Config``s as Ray trials, one CPU each; each writes its own ``out_dir``.
 
     With ``population`` P > 1, up to P configurations that can train together
-    (``cl_rnn.population``) share one trial.  Returns each config's error text ("" when it ran);
+    (``cl_rnn.population``) share one trial; 0: as many as spread them evenly over the cluster's
+    CPUs (a population trains on one CPU).  Returns each config's error text ("" when it ran);
     the Ray experiment goes under ``storage``.
     """
     started = start(address, verbose)
     fixed = tune.with_parameters(_fixed_trainable, configs=configs, train=train)
+    if population == 0:
+        population = math.ceil(len(configs) / max(1, int(ray.cluster_resources().get("CPU", 1))))
     groups = population_groups(configs, population if train is None else 1)
     try:
         tuner = tune.Tuner(

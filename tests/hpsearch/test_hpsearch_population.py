@@ -62,3 +62,38 @@ def test_seed_reruns_train_as_one_population(tmp_path, ray_local, tiny_dataset_p
     assert stats.iloc[0]["finished"] == 3
     for seed in (5, 0, 1):
         assert read_matrix(rerun_dir(sweep_dir, "trial_x/run", seed)).shape == (2, 2)
+
+
+def test_a_killed_population_sweep_resumes(tmp_path, tiny_dataset_path):
+    """As test_hpsearch_resume, with populations of 2: finished members stay, the searcher keeps its history."""
+    import os
+    import signal
+    import subprocess
+
+    from hpsearch import records
+    from hpsearch_fakes import TINY, subprocess_env
+    from test_hpsearch_resume import finished_rows, group_alive, hpsearch, wait_for
+
+    env, csv = subprocess_env(), tmp_path / "k" / records.TRIALS_CSV
+    driver = subprocess.Popen(
+        hpsearch("run", "--method", "ewc", "--num-samples", "8", "--population", "2", "--max-concurrent", "2",
+                 "--n-iter", "150", "--data", str(tiny_dataset_path), "--results", str(tmp_path), "--name", "k",
+                 *(f"--flag={name}={value}" for name, value in {**TINY, "rnn_arch": "32", "batch_size": 64}.items())),
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: len(finished_rows(csv)) >= 2, 120, "a finished population")
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+        wait_for(lambda: not group_alive(driver.pid), 20, "the killed sweep's processes to exit")
+    before = finished_rows(csv)
+    assert 2 <= len(before) < 8
+    resumed = subprocess.run(hpsearch("run", "--resume", "k", "--results", str(tmp_path)), env=env,
+                             capture_output=True, text=True, timeout=240, start_new_session=True)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    after = records.read_rows(csv)
+    assert len(after) == 8 and all(row["state"] == FINISHED for row in after.values())
+    assert set(before) <= set(after) and all(ray_trial_id(tid) != tid for tid in after)
+    assert len({row["lr"] for row in after.values()}) == 8
+    study = journal.open_study(tmp_path / "k" / journal.JOURNAL, "k")
+    assert set(journal.mirrored_ids(study)) >= set(after)
