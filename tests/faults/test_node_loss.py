@@ -15,7 +15,8 @@ from hpsearch.trial import FINISHED
 
 pytestmark = pytest.mark.skipif(os.environ.get("CL_RNN_SKIP_CLUSTER_TEST") == "1",
                                 reason="CL_RNN_SKIP_CLUSTER_TEST=1")
-ENV = cluster_env(FAKE_SECONDS_PER_TASK="2.0")
+# 6 s trials: the worker node's first actor (seconds of imports) starts before the head's is free again.
+ENV = cluster_env(FAKE_SECONDS_PER_TASK="3.0")
 NUM_SAMPLES = 4
 
 
@@ -51,7 +52,8 @@ def test_a_lost_worker_node_loses_no_trial(tmp_path):
             env=ENV, stdout=(tmp_path / "driver.log").open("w"), stderr=subprocess.STDOUT)
         sweep_dir = tmp_path / "lost"
         deadline = time.monotonic() + 120
-        while (victim := trial_on_node(sweep_dir, worker.pid)) is None:
+        # once a trial has finished, and another one runs on the worker node
+        while not finished(sweep_dir) or (victim := trial_on_node(sweep_dir, worker.pid)) is None:
             assert time.monotonic() < deadline and driver.poll() is None, "no trial ran on the worker node"
             time.sleep(0.1)
         before = finished(sweep_dir)
@@ -59,7 +61,8 @@ def test_a_lost_worker_node_loses_no_trial(tmp_path):
         assert driver.wait(timeout=240) == 0, (tmp_path / "driver.log").read_text()
         rows = records.read_rows(sweep_dir / records.TRIALS_CSV)
         assert len(rows) == NUM_SAMPLES and all(row["state"] == FINISHED for row in rows.values())
-        assert {tid: rows[tid]["final_mean"] for tid in before} == {tid: r["final_mean"] for tid, r in before.items()}
+        assert before and {tid: rows[tid]["final_mean"] for tid in before} == {
+            tid: row["final_mean"] for tid, row in before.items()}
         rerun = rows[victim.name.removeprefix("trial_")]
         assert (victim / "session").read_text() == str(head.pid) and rerun["state"] == FINISHED
     finally:
