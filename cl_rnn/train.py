@@ -27,6 +27,7 @@ from cl_rnn.evaluation import accuracy, needs_all_steps, step_weights, task_loss
 from cl_rnn.methods.base import Batch, Method
 from cl_rnn.methods.build import build_method
 from cl_rnn.metrics import during, final, overview
+from cl_rnn.nets import lstm_kernel
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
 from cl_rnn.results import Result, RunFolder
 from cl_rnn.rules import check, check_data, during_criteria
@@ -75,6 +76,7 @@ class _Experiment:
         self.report = report
         self.started = time.perf_counter()
         self.device = choose_device(config)
+        lstm_kernel.preload()  # compiles on a machine's first run: overlap it with loading the data
         resumed = checkpoint.resumable(config, self.device)  # an unfinished run of these flags in --out_dir
         self.folder = RunFolder(config, reuse=resumed is not None)
         seed_everything(config.random_seed)

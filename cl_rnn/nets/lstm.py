@@ -53,7 +53,7 @@ def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, gain, act) -> LSTMTrace:
     cells = x.new_empty(steps, batch, hidden)
     squashed = torch.empty_like(cells)
     hs = torch.empty_like(cells)
-    kernel = lstm_kernel.load()
+    kernel = lstm_kernel.load(x.dtype)
     if lstm_kernel.usable(kernel, x, w_ih, w_hh, b_ih, b_hh, gain):
         acts = matmul_nt(x.reshape(steps * batch, -1), w_ih.contiguous()).view(steps, batch, 4 * hidden)
         lstm_kernel.forward(kernel, acts, w_hh, b_ih, b_hh, gain, act, cells, squashed, hs)

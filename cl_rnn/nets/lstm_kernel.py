@@ -23,6 +23,7 @@ import os
 import platform
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import torch
@@ -232,11 +233,12 @@ FLUSH_DENORMALS = """
 # assume no NaN (and a diverging run must show NaN): declare them here instead.
 VECTOR_EXP = ("#pragma omp declare simd notinbranch\nextern float expf(float);\n"
               "#pragma omp declare simd notinbranch\nextern double exp(double);\n")
-SOURCE = "#include <math.h>\n#include <string.h>\n#include <xmmintrin.h>\n" + VECTOR_EXP + FLUSH_DENORMALS + "".join(
-    prelude + BODY + "#undef REAL\n#undef EXP\n#undef SFX\n" for prelude in PRELUDE.values())
+HEADER = "#include <math.h>\n#include <string.h>\n#include <xmmintrin.h>\n" + VECTOR_EXP + FLUSH_DENORMALS
+SOURCES = {dtype: HEADER + prelude + BODY for dtype, prelude in PRELUDE.items()}  # one library per dtype
 SUFFIX = {torch.float32: "_f32", torch.float64: "_f64"}
 
-_loaded: list = []  # [CDLL or None] once tried
+_loaded: dict = {}  # dtype -> CDLL, or None where it could not be built
+_lock = threading.Lock()
 
 
 def cache_dir() -> Path:
@@ -252,47 +254,56 @@ def _cpu_signature() -> str:
     return platform.machine() + flags
 
 
-def _build(target: Path, compiler: str) -> None:
+def _build(target: Path, compiler: str, source_text: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         source = Path(tmp) / "lstm_kernel.c"
-        source.write_text(SOURCE)
+        source.write_text(source_text)
         built = Path(tmp) / target.name
         subprocess.run([compiler, *FLAGS, "-o", str(built), str(source), "-lm"], check=True,
-                       capture_output=True, timeout=120)
+                       capture_output=True, timeout=300)
         os.replace(built, target)
 
 
-def load():
-    """The compiled kernel library, or None where it cannot be built (then torch ops are used)."""
-    if _loaded:
-        return _loaded[0]
-    library = None
+def load(dtype: torch.dtype = torch.float32):
+    """The compiled kernel library for ``dtype``, or None where there is none (then torch ops are used)."""
+    if dtype in _loaded:
+        return _loaded[dtype]
+    with _lock:
+        if dtype not in _loaded:
+            _loaded[dtype] = _build_and_open(dtype) if dtype in SOURCES else None
+    return _loaded[dtype]
+
+
+def preload() -> None:
+    """Build and open the float32 kernel in a background thread (the compiler overlaps data loading)."""
+    if torch.float32 not in _loaded:
+        threading.Thread(target=load, name="cl-rnn-kernel", daemon=True).start()
+
+
+def _build_and_open(dtype: torch.dtype):
     if os.environ.get("CL_RNN_NO_KERNEL", "") not in ("", "0"):
-        _loaded.append(None)
         return None
     compiler = os.environ.get("CC", "cc")
-    key = hashlib.sha256("\n".join([SOURCE, compiler, *FLAGS, _cpu_signature()]).encode()).hexdigest()[:16]
-    target = cache_dir() / f"lstm_{key}.so"
+    key = hashlib.sha256("\n".join([SOURCES[dtype], compiler, *FLAGS, _cpu_signature()]).encode()).hexdigest()[:16]
+    target = cache_dir() / f"lstm{SUFFIX[dtype]}_{key}.so"
     try:
         if not target.exists():
-            _build(target, compiler)
+            _build(target, compiler, SOURCES[dtype])
         library = ctypes.CDLL(str(target))
-        _declare(library)
+        _declare(library, SUFFIX[dtype])
     except (OSError, subprocess.SubprocessError) as err:
         log.warning("LSTM C kernel unavailable (%s); using torch ops (slower)", str(err).splitlines()[0])
-        library = None
-    _loaded.append(library)
+        return None
     return library
 
 
-def _declare(library) -> None:
+def _declare(library, suffix: str) -> None:
     p, i = ctypes.c_void_p, ctypes.c_int
-    for suffix in SUFFIX.values():
-        getattr(library, "lstm_forward" + suffix).argtypes = [i, i, i, p, p, p, p, p, i, p, p, p]
-        getattr(library, "lstm_forward" + suffix).restype = None
-        getattr(library, "lstm_backward" + suffix).argtypes = [i, i, i, p, p, p, p, p, i, p, p, p, p, p]
-        getattr(library, "lstm_backward" + suffix).restype = None
+    getattr(library, "lstm_forward" + suffix).argtypes = [i, i, i, p, p, p, p, p, i, p, p, p]
+    getattr(library, "lstm_forward" + suffix).restype = None
+    getattr(library, "lstm_backward" + suffix).argtypes = [i, i, i, p, p, p, p, p, i, p, p, p, p, p]
+    getattr(library, "lstm_backward" + suffix).restype = None
 
 
 def usable(library, x: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor,
