@@ -101,21 +101,24 @@ class _Population:
         self.theta = torch.stack([m.fresh_weights() for m in self.members])
         self.regularisers = self._regularisers()
 
-    def _column(self, flag: str, default: float | None = None) -> torch.Tensor:
-        values = [getattr(m.config, flag) for m in self.active]
-        if default is not None:
-            values = [default if v == -1 else v for v in values]
-        return column(values, self.theta)
+    def _values(self, flag: str) -> list[float]:
+        return [getattr(m.config, flag) for m in self.active]
+
+    def _column(self, flag: str, times: float = 1.0) -> torch.Tensor:
+        """A flag per member as a [P, 1] column; ``times`` scales it in double first (as Python
+        scalars are, in the single run's arithmetic), then it is rounded to float32."""
+        return column([times * v for v in self._values(flag)], self.theta)
 
     def _regularisers(self) -> list[PopulationRegulariser]:
         config, found = self.config, []
         if config.use_ewc:
-            found.append(PopulationEWC(self._column("ewc_lambda"), config.ewc_gamma))
+            found.append(PopulationEWC(self._column("ewc_lambda"), self._column("ewc_lambda"), config.ewc_gamma))
         if config.use_si:
-            found.append(PopulationSI(self._column("si_lambda"), config.si_task_loss_only, self.theta))
+            found.append(PopulationSI(self._column("si_lambda"), self._column("si_lambda", 2.0),
+                                      config.si_task_loss_only, self.theta))
         if any(m.config.orthogonal_hh_reg > 0 for m in self.active):
-            found.append(PopulationOrthogonal(self._column("orthogonal_hh_reg"), self.net.offsets("rnn0.w_hh"),
-                                              self.net.spec.rnn[0]))
+            found.append(PopulationOrthogonal(self._column("orthogonal_hh_reg"), self._column("orthogonal_hh_reg", 4.0),
+                                              self.net.offsets("rnn0.w_hh"), self.net.spec.rnn[0]))
         return found
 
     def run(self) -> list[Result | TrainingDiverged]:
@@ -160,9 +163,10 @@ class _Population:
     def _optimise(self, t: int, x: torch.Tensor, y: torch.Tensor) -> None:
         iterations, batch = self.config.n_iter, self.config.batch_size
         draws = [m.draws(len(y)) for m in self.active]
-        self.optimizer = PopulationAdam(self.theta, self._column("lr"), self._column("adam_beta1"),
-                                        self._column("weight_decay"))
-        self.max_norm = self._column("clip_grad_norm", default=math.inf)
+        self.optimizer = PopulationAdam(self.theta, self._values("lr"), self._values("adam_beta1"),
+                                        self._values("weight_decay"))
+        self.max_norm = self._column("clip_grad_norm")
+        self.clipped = self.max_norm != -1
         self.grad = torch.empty_like(self.theta)
         self.best = _BestModels(self.theta) if self.config.use_best_models else None
         block = None
@@ -202,7 +206,7 @@ class _Population:
         finite = torch.isfinite(losses)
         if not bool(finite.all()):
             return self._diverged(finite, losses, it)
-        clip_by_member_norm(grad, self.max_norm)
+        clip_by_member_norm(grad, self.max_norm, self.clipped)
         for reg in self.regularisers:
             reg.before_step(theta, grad, self.optimizer)
         self.optimizer.step(grad)
@@ -232,9 +236,8 @@ class _Population:
         if getattr(self, "best", None) is not None:
             self.best.keep(index)
         if hasattr(self, "optimizer"):
-            self.optimizer.keep(index)
-            self.optimizer.theta = self.theta
-            self.max_norm = self.max_norm[index]
+            self.optimizer.keep(keep, self.theta)
+            self.max_norm, self.clipped = self.max_norm[index], self.clipped[index]
         return index
 
 

@@ -1,8 +1,9 @@
 """The regularisers of ``cl_rnn.methods`` for a population: state as [P, W] tensors, strengths as [P, 1].
 
-Each follows its single-run module (``ewc.py``, ``si.py``, ``ortho.py``) and adds its gradient to
-the population's gradient buffer directly (the penalties have closed-form gradients), returning
-the per-member penalty values for the divergence check.  ``keep(index)`` drops stopped members.
+Each follows its single-run module (``ewc.py``, ``si.py``, ``ortho.py``) and adds its closed-form
+gradient to the population's gradient buffer with the same elementwise arithmetic as the single
+run's autograd node (so a member's numbers are its single run's), returning the per-member
+penalty values for the divergence check.  ``keep(index)`` drops stopped members.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from cl_rnn.methods.si import DAMPING
+from cl_rnn.methods.si import DAMPING, adam_update
 from cl_rnn.population_optim import PopulationAdam
 
 
@@ -43,26 +44,27 @@ class PopulationRegulariser:
                 setattr(self, name, value[index])
 
 
-def _quadratic(theta, anchor, importance, strength, grad) -> torch.Tensor:
-    """strength * sum importance (theta - anchor)^2 per member; its gradient is added to ``grad``."""
+def _quadratic(theta, anchor, importance, strength, twice, grad) -> torch.Tensor:
+    """strength * sum importance (theta - anchor)^2 per member; its gradient, ``weighted * twice`` with
+    ``twice`` = float32(2 strength) as in ``quadratic.py``'s backward, is added to ``grad``."""
     weighted = (theta - anchor).mul_(importance)
     values = strength.view(-1) * torch.einsum("pw,pw->p", weighted, theta - anchor)
-    grad.addcmul_(weighted, strength, value=2.0)
+    grad.add_(weighted * twice)
     return values
 
 
 class PopulationEWC(PopulationRegulariser):
     """Online EWC: F <- F_new + gamma F (after every task but the last), anchor <- theta."""
 
-    def __init__(self, strength: torch.Tensor, gamma: float):
-        self.strength, self.gamma = strength, gamma
+    def __init__(self, strength: torch.Tensor, twice: torch.Tensor, gamma: float):
+        self.strength, self.twice, self.gamma = strength, twice, gamma
         self.fisher: torch.Tensor | None = None
         self.anchor: torch.Tensor | None = None
 
     def add_grad(self, theta, grad, task):
         if self.fisher is None:
             return None
-        return _quadratic(theta, self.anchor, self.fisher, self.strength / 2, grad)
+        return _quadratic(theta, self.anchor, self.fisher, self.strength / 2, self.twice, grad)
 
     def after_task(self, theta, task, last, fisher):
         if last:
@@ -75,8 +77,8 @@ class PopulationEWC(PopulationRegulariser):
 class PopulationSI(PopulationRegulariser):
     """Synaptic Intelligence: the path integral omega per member, importances after each task."""
 
-    def __init__(self, strength: torch.Tensor, task_loss_only: bool, theta: torch.Tensor):
-        self.strength = strength
+    def __init__(self, strength: torch.Tensor, twice: torch.Tensor, task_loss_only: bool, theta: torch.Tensor):
+        self.strength, self.twice = strength, twice
         self.wants_task_grads = task_loss_only
         self.omega = torch.zeros_like(theta)
         self.start = theta.clone()
@@ -88,7 +90,7 @@ class PopulationSI(PopulationRegulariser):
     def add_grad(self, theta, grad, task):
         if self.importance is None:
             return None
-        return _quadratic(theta, self.anchor, self.importance, self.strength, grad)
+        return _quadratic(theta, self.anchor, self.importance, self.strength, self.twice, grad)
 
     def before_task(self, theta, task):
         self.start = theta.clone()
@@ -98,8 +100,10 @@ class PopulationSI(PopulationRegulariser):
         self.task_grad = grad.clone()
 
     def before_step(self, theta, grad, optimizer):
-        if self.wants_task_grads:
-            self.omega.addcmul_(self.task_grad, optimizer.update(self.task_grad, commit=False), value=-1)
+        if self.wants_task_grads:  # the update each member's Adam would make from the task loss alone
+            updates = torch.stack([adam_update(member, row, task_grad) for member, row, task_grad
+                                   in zip(optimizer.members, optimizer.rows, self.task_grad.unbind(0))])
+            self.omega.addcmul_(self.task_grad, updates, value=-1)
         else:
             self.before = theta.clone()
 
@@ -119,8 +123,8 @@ class PopulationSI(PopulationRegulariser):
 class PopulationOrthogonal(PopulationRegulariser):
     """lambda * sum over the gate blocks W of ||W W^T - I||_F^2; members with lambda <= 0 get none."""
 
-    def __init__(self, strength: torch.Tensor, w_hh: tuple[int, int], hidden: int):
-        self.strength = strength.clamp(min=0)
+    def __init__(self, strength: torch.Tensor, four_times: torch.Tensor, w_hh: tuple[int, int], hidden: int):
+        self.strength, self.four_times = strength.clamp(min=0), four_times.clamp(min=0)
         self.w_hh, self.hidden = w_hh, hidden
 
     def add_grad(self, theta, grad, task):
@@ -130,6 +134,6 @@ class PopulationOrthogonal(PopulationRegulariser):
         gram = torch.bmm(blocks, blocks.transpose(1, 2))
         gram.diagonal(dim1=1, dim2=2).sub_(1.0)
         values = self.strength.view(-1) * gram.pow(2).view(members, -1).sum(1)
-        block_grad = torch.bmm(gram, blocks).mul_(4.0).view(members, -1)
-        grad[:, start:end].addcmul_(block_grad, self.strength)
+        block_grad = torch.bmm(gram, blocks).view(members, -1).mul_(self.four_times)  # as ortho.py's backward
+        grad[:, start:end].add_(block_grad)
         return values

@@ -37,17 +37,13 @@ def member_configs(tmp_path, prefix: str, **flags) -> list[Config]:
 @pytest.mark.filterwarnings("ignore:--use_masks implies")
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_each_member_matches_its_single_run(tmp_path, tasks, method):
+    """Members differ in seed, lr, weight decay and clipping; each is bit for bit its single run."""
     population = train_population(member_configs(tmp_path, "pop", **METHODS[method]), tasks=tasks)
     singles = [train(config, tasks=tasks) for config in member_configs(tmp_path, "single", **METHODS[method])]
-    one_clip = 100.0 / len(tasks[0].y_test)
     for member, single in zip(population, singles):
         assert member.method == single.method and member.finished
-        difference = np.abs(member.accuracy_matrix - single.accuracy_matrix)
-        # float32 sums in another order drift apart a little over training: at most one test clip
-        assert difference.max() <= one_clip + 1e-9, (member.accuracy_matrix, single.accuracy_matrix)
-    all_differences = np.concatenate([np.abs(m.accuracy_matrix - s.accuracy_matrix).ravel()
-                                      for m, s in zip(population, singles)])
-    assert np.mean(all_differences == 0) >= 0.75
+        np.testing.assert_array_equal(member.accuracy_matrix, single.accuracy_matrix)
+        assert member.summary == single.summary
 
 
 def test_a_stopped_member_leaves_and_the_others_go_on(tmp_path, tasks):

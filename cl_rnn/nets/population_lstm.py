@@ -1,24 +1,27 @@
 """The study's network (one LSTM layer, then the task's head) for P members at once, by hand.
 
 ``loss_and_grad`` computes every member's task loss and writes its gradient into one [P, W]
-buffer, with no autograd graph.  What is batched over the population: the output layer, the
-loss and its gradient, the head's weight gradients (one ``bmm`` each).  The recurrent layer runs
-member by member through the single run's own code (``lstm_forward``, ``lstm_gate_grads``,
-``lstm_weight_grads``: the oneDNN input projection and the C recurrence kernel), because that is the fastest way this
-machine has: measured on 2 shared cores at P = 32, a batched ``bmm`` input projection took
-16 ms against 12 ms for the member loop, the weight gradient 15 ms against 6 ms, and the
-recurrence in batched torch ops ([P, B, 4H] elementwise ops per step) several times the C
-kernel's time.  The LSTM layer is arithmetic-bound at this size; the population saves what is
-not arithmetic: autograd, the optimizer, clipping and the regularisers run once for all members.
-It also makes a member's numbers those of its single run (same kernels, same order of sums).
+buffer, with no autograd graph, member by member through the single run's own code and ops
+(``lstm_forward``, ``lstm_gate_grads``, ``lstm_weight_grads``: the oneDNN input projection and
+the C recurrence kernel; then ``SingleLSTMHead``'s output layer and cross-entropy op for op), so
+a member's gradient is bit for bit its single run's.  Why not batched matmuls over [P, ...]:
+the layer is arithmetic-bound at this size and the member loop is the fastest this machine has.
+Measured on 2 shared cores at P = 32 (one thread): a ``bmm`` input projection 16 ms against
+12 ms for the member loop, its weight gradient 15 ms against 6 ms, and a whole forward and
+backward in batched torch ops 1.65 ms per member against 0.77 ms through the C kernel.
+What a population saves is the rest of a step (autograd, clipping, the regularisers' vector
+ops, the training loop itself), which runs once for all members.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
-from cl_rnn.evaluation import needs_all_steps, step_weights
+from cl_rnn.evaluation import needs_all_steps, step_weights, task_loss
 from cl_rnn.nets.lstm import LSTMTrace, lstm_forward, lstm_gate_grads, lstm_weight_grads
 from cl_rnn.nets.rnn import RecurrentNet
+
+MEAN, IGNORE = 1, -100  # nll_loss's reduction code and ignore_index, as F.cross_entropy passes them
 
 
 def supports(net: RecurrentNet) -> bool:
@@ -38,6 +41,7 @@ class PopulationLSTM:
         self.weights = step_weights(ts_weighting, steps)
         self.pieces = [(name, net.offsets(name), shape) for name, shape in net.shapes]
         self._cache: dict[int, tuple[torch.Tensor, list]] = {}
+        self._one = torch.ones(())  # the gradient autograd seeds a loss's backward with
 
     def views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """Named views of one member's flat vector (a row of the [P, W] buffer)."""
@@ -52,16 +56,6 @@ class PopulationLSTM:
             cached = self._cache[id(buffer)] = (buffer, [self.views(row) for row in buffer])
         return cached[1]
 
-    def head(self, theta: torch.Tensor, task: int) -> tuple[torch.Tensor, torch.Tensor, slice]:
-        """The task's output weights [P, C, H] and biases [P, 1, C], and their rows."""
-        start, _ = self.net.offsets("out.weight")
-        bias_start, _ = self.net.offsets("out.bias")
-        rows = self.net.head_rows(task)
-        outputs = self.net.spec.num_outputs
-        weight = theta[:, start:start + outputs * self.hidden].view(-1, outputs, self.hidden)[:, rows]
-        bias = theta[:, bias_start:bias_start + outputs][:, rows].unsqueeze(1)
-        return weight, bias, rows
-
     def loss_and_grad(self, theta: torch.Tensor, xs: list[torch.Tensor], y: torch.Tensor, task: int,
                       gains: list[torch.Tensor | None], grad: torch.Tensor) -> torch.Tensor:
         """Per-member task loss [P]; its gradient is written into ``grad`` [P, W] (overwritten).
@@ -69,53 +63,45 @@ class PopulationLSTM:
         ``xs[p]`` is member p's batch (T, B, I) with the task identity already appended; ``y`` [P, B].
         """
         act = self.net.spec.act
-        traces, read = [], []
+        rows = self.net.head_rows(task)
         weights, grads = self.member_views(theta), self.member_views(grad)
-        with torch.no_grad():
-            for p, x in enumerate(xs):
-                w = weights[p]
-                trace = lstm_forward(x, w["rnn0.w_ih"], w["rnn0.w_hh"], w["rnn0.b_ih"], w["rnn0.b_hh"], gains[p], act)
-                traces.append(trace)
-                read.append(trace.hs if self.all_steps else trace.hs[-1:])
-            hs = torch.stack(read)                                   # [P, S, B, H]
-            losses, d_hs = self._head_loss_and_grad(theta, hs, y, task, grad)
-            for p, (x, trace) in enumerate(zip(xs, traces)):
-                self._lstm_grad(x, trace, weights[p], gains[p], d_hs[p], grads[p])
-        return losses
-
-    def _head_loss_and_grad(self, theta, hs, y, task, grad):
-        """Cross-entropy of the task's head, batched; fills the head's gradient, returns d(loss)/d(h)."""
-        members, steps, batch, hidden = hs.shape
-        weight, bias, rows = self.head(theta, task)
-        flat_h = hs.view(members, steps * batch, hidden)
-        logits = torch.baddbmm(bias, flat_h, weight.transpose(1, 2))              # [P, S*B, C]
-        log_probs = torch.log_softmax(logits, dim=2).view(members, steps, batch, -1)
-        labels = y.view(members, 1, batch, 1).expand(members, steps, batch, 1)
-        per_step = -log_probs.gather(3, labels).squeeze(3).mean(2)                # [P, S]
-        d_logits = log_probs.exp_()
-        d_logits.scatter_add_(3, labels, torch.full_like(labels, -1, dtype=d_logits.dtype))
-        scale = self._step_scale(steps, hs) / batch                               # [S]
-        d_logits.mul_(scale.view(1, steps, 1, 1))
-        losses = per_step @ (scale * batch)
-        d_logits = d_logits.view(members, steps * batch, -1)
+        head = self._last_step_head if not self.all_steps else self._all_steps_head
         grad.zero_()
-        head_weight, head_bias, _ = self.head(grad, task)
-        head_weight.copy_(torch.bmm(d_logits.transpose(1, 2), flat_h))
-        head_bias.copy_(d_logits.sum(1, keepdim=True))
-        d_h = torch.bmm(d_logits, weight).view(members, steps, batch, hidden)
-        return losses, d_h
+        losses = []
+        with torch.no_grad():
+            for x, w, g, gain, labels in zip(xs, weights, grads, gains, y):
+                trace = lstm_forward(x, w["rnn0.w_ih"], w["rnn0.w_hh"], w["rnn0.b_ih"], w["rnn0.b_hh"], gain, act)
+                loss, d_hs = head(trace.hs, w["out.weight"][rows], w["out.bias"][rows], labels,
+                                  g["out.weight"][rows], g["out.bias"][rows])
+                self._lstm_grad(x, trace, w, gain, d_hs, g)
+                losses.append(loss)
+        return torch.stack(losses)
 
-    def _step_scale(self, steps: int, like: torch.Tensor) -> torch.Tensor:
-        if self.weights is None:
-            return like.new_ones(steps)
-        return self.weights.to(like)[-steps:] if steps > 1 else like.new_ones(1)
+    def _last_step_head(self, hs, weight, bias, y, d_weight, d_bias):
+        """``SingleLSTMHead``'s output layer and cross-entropy, forward and backward, op for op."""
+        h = hs[-1]
+        log_probs = torch.log_softmax(torch.addmm(bias, h, weight.t()), 1)
+        loss, total = torch.ops.aten.nll_loss_forward(log_probs, y, None, MEAN, IGNORE)
+        d_log_probs = torch.ops.aten.nll_loss_backward(self._one, log_probs, y, None, MEAN, IGNORE, total)
+        d_logits = torch.ops.aten._log_softmax_backward_data(d_log_probs, log_probs, 1, log_probs.dtype)
+        torch.mm(d_logits.t(), h, out=d_weight)
+        torch.sum(d_logits, 0, out=d_bias)
+        d_hs = torch.zeros_like(hs)
+        torch.mm(d_logits, weight, out=d_hs[-1])
+        return loss, d_hs
 
-    def _lstm_grad(self, x, trace: LSTMTrace, w, gain, d_read, g) -> None:
-        d_hs = torch.zeros_like(trace.hs)
-        if self.all_steps:
-            d_hs.copy_(d_read)
-        else:
-            d_hs[-1] = d_read[0]
+    def _all_steps_head(self, hs, weight, bias, y, d_weight, d_bias):
+        """The general forward's head and ``task_loss`` over every step, through autograd as there."""
+        with torch.enable_grad():
+            h = hs.detach().requires_grad_(True)
+            w, b = weight.detach().requires_grad_(True), bias.detach().requires_grad_(True)
+            loss = task_loss(F.linear(h, w, b), y, self.weights)
+            loss.backward()
+        d_weight.copy_(w.grad)
+        d_bias.copy_(b.grad)
+        return loss.detach(), h.grad
+
+    def _lstm_grad(self, x, trace: LSTMTrace, w, gain, d_hs, g) -> None:
         d_acts_t = lstm_gate_grads(trace, w["rnn0.w_hh"], gain, self.net.spec.act, d_hs)
         d_w_ih, d_w_hh, d_bias = lstm_weight_grads(d_acts_t, x, trace.hs)
         g["rnn0.w_ih"].copy_(d_w_ih)
