@@ -2,10 +2,11 @@
 
 Members may differ in the flags of ``MEMBER_FLAGS`` (seed, learning rate, weight decay, clipping,
 regulariser strengths, mask fraction, criterion, run folder); every other flag must be equal
-(``population_key``).  All members' weights are one [P, W] tensor: the loss gradient
-(``nets/population_lstm.py``), the regularisers (``population_methods.py``), clipping and Adam
-(``population_optim.py``) run once for the whole population per iteration.  Each member is still
-its own run: it draws its batches and initial weights from its own generators as its single run
+(``population_key``).  All members' weights are one [P, W] tensor, trained by one loop: the
+loss gradient (``nets/population_lstm.py``, the single run's kernels member by member), the
+regularisers (``population_methods.py``, vector ops over [P, W]), clipping and Adam
+(``population_optim.py``, each member's own Adam over its row).  A member's numbers are bit for
+bit those of its single run (same ops, same order).  Each member is still its own run: it draws its batches and initial weights from its own generators as its single run
 would (``population_members.py``), writes its own run folder with ``cl_rnn.results``, is reported
 on after every task with ``report(member, task, metrics)`` (``member``: its position in
 ``configs``; ``metrics`` as ``train``'s), and leaves the population when its
