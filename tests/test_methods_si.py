@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from cl_rnn.methods.si import SynapticIntelligence, adam_update
+from cl_rnn.adam import Adam
+from cl_rnn.methods.si import SynapticIntelligence, adam_update, add_adam_path
 from cl_rnn.methods.finetune import FineTune
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
 from cl_rnn.train import train
@@ -69,3 +70,18 @@ def test_si_learns_two_tasks_and_remembers_more_than_fine_tuning(tmp_path):
                                 si_task_loss_only=task_loss_only), tasks=TASKS)
         assert min(si.during) > 60
         assert si.accuracy_matrix[1, 0] >= plain.accuracy_matrix[1, 0]
+
+
+def test_the_fused_path_update_equals_grad_times_the_adam_step():
+    torch.manual_seed(1)
+    param = torch.randn(50, requires_grad=True)
+    optimizer = Adam([param], lr=0.003, betas=(0.9, 0.999), weight_decay=0.01)
+    for _ in range(3):
+        grad = torch.randn(50)
+        omega, expected = torch.rand(50), None
+        expected = omega - grad * adam_update(optimizer, param, grad)
+        add_adam_path(omega, optimizer, param, grad)
+        torch.testing.assert_close(omega, expected)
+        param.grad = grad
+        optimizer.step()
+

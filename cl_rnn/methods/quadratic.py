@@ -11,15 +11,16 @@ import torch
 class _Quadratic(torch.autograd.Function):
     @staticmethod
     def forward(ctx, theta, anchor, importance, strength):
-        weighted = (theta.detach() - anchor).mul_(importance)
+        diff = theta.detach() - anchor
+        weighted = diff * importance
         ctx.save_for_backward(weighted)
         ctx.strength = strength
-        return strength * torch.dot(weighted, theta.detach() - anchor)
+        return torch.dot(weighted, diff).mul_(strength)
 
     @staticmethod
     def backward(ctx, grad_output):
         (weighted,) = ctx.saved_tensors
-        return weighted * (2 * ctx.strength * grad_output), None, None, None
+        return weighted * (2 * ctx.strength * float(grad_output)), None, None, None
 
 
 def quadratic_penalty(theta: torch.Tensor, anchor: torch.Tensor, importance: torch.Tensor,

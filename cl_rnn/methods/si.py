@@ -9,6 +9,8 @@ theta_prev <- theta.  Penalty: si_lambda * sum Omega (theta - theta_prev)^2.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from cl_rnn.adam import Adam
@@ -48,7 +50,7 @@ class SynapticIntelligence(Method):
 
     def after_backward(self, task: int, optimizer: Adam) -> None:
         if self.wants_task_grads:
-            self.omega.addcmul_(self._grad, adam_update(optimizer, self.theta, self._grad), value=-1)
+            add_adam_path(self.omega, optimizer, self.theta, self._grad)
         else:
             self._before = self.theta.detach().clone()
 
@@ -76,10 +78,34 @@ def adam_update(optimizer: Adam, param: torch.Tensor, grad: torch.Tensor) -> tor
     step = float(state["step"]) + 1 if "step" in state else 1.0
     if group["weight_decay"]:
         grad = grad.add(param, alpha=group["weight_decay"])
-    m = grad * (1 - beta1)
-    v = grad * grad * (1 - beta2)
     if "exp_avg" in state:
-        m.add_(state["exp_avg"], alpha=beta1)
-        v.add_(state["exp_avg_sq"], alpha=beta2)
-    denom = v.div_(1 - beta2 ** step).sqrt_().add_(group["eps"])
-    return m.div_(denom).mul_(-group["lr"] / (1 - beta1 ** step))
+        m = torch.lerp(state["exp_avg"], grad, 1 - beta1)
+        v = torch.mul(state["exp_avg_sq"], beta2).addcmul_(grad, grad, value=1 - beta2)
+    else:
+        m = grad * (1 - beta1)
+        v = torch.mul(grad, grad).mul_(1 - beta2)
+    # torch's sqrt(v / bc2) + eps, rewritten as (sqrt(v) + eps sqrt(bc2)) / sqrt(bc2): fewer vector ops
+    bc1, root_bc2 = 1 - beta1 ** step, math.sqrt(1 - beta2 ** step)
+    denom = v.sqrt_().add_(group["eps"] * root_bc2)
+    return m.div_(denom).mul_(-group["lr"] * root_bc2 / bc1)
+
+
+@torch.no_grad()
+def add_adam_path(omega: torch.Tensor, optimizer: Adam, param: torch.Tensor, grad: torch.Tensor) -> None:
+    """``omega -= grad * adam_update(optimizer, param, grad)`` in six vector passes instead of nine.
+
+    With m' = lerp(m, g, 1 - b1) and u = v + g^2 (1 - b2) / b2 (so v' = b2 u), Adam's update is
+    -lr / bc1 * m' / (sqrt(b2 u / bc2) + eps) = -c * m' / (sqrt(u) + e), c = lr / bc1 / s,
+    e = eps / s, s = sqrt(b2 / bc2).
+    """
+    group = next(g for g in optimizer.param_groups if any(p is param for p in g["params"]))
+    beta1, beta2 = group["betas"]
+    state = optimizer.state.get(param)
+    if state is None:  # before Adam's first step: its update is the same formula from zero moments
+        state = {"step": torch.zeros(()), "exp_avg": torch.zeros_like(param), "exp_avg_sq": torch.zeros_like(param)}
+    step = float(state["step"]) + 1
+    seen = grad.add(param, alpha=group["weight_decay"]) if group["weight_decay"] else grad  # Adam's coupled L2
+    scale = math.sqrt(beta2 / (1 - beta2 ** step))
+    m = torch.lerp(state["exp_avg"], seen, 1 - beta1)
+    u = torch.addcmul(state["exp_avg_sq"], seen, seen, value=(1 - beta2) / beta2).sqrt_().add_(group["eps"] / scale)
+    omega.addcdiv_(m.mul_(grad), u, value=group["lr"] / (1 - beta1 ** step) / scale)

@@ -18,7 +18,7 @@ class SingleLSTMHead(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, weights, x, net, task, gain):
-        p = net.unflatten(weights.detach())
+        p = _views(net, weights)
         rows = net.head_rows(task)
         trace = lstm_forward(x, p["rnn0.w_ih"], p["rnn0.w_hh"], p["rnn0.b_ih"], p["rnn0.b_hh"], gain, net.spec.act)
         logits = torch.addmm(p["out.bias"][rows], trace.hs[-1], p["out.weight"][rows].t())
@@ -30,7 +30,7 @@ class SingleLSTMHead(torch.autograd.Function):
     def backward(ctx, d_logits):
         weights, x, acts, cells, squashed, hs, gain = ctx.saved_tensors
         net, rows = ctx.net, ctx.rows
-        p = net.unflatten(weights.detach())
+        p = _views(net, weights)
         grad = torch.zeros_like(weights)
         g = net.unflatten(grad)
         d_logits = d_logits[0]
@@ -46,6 +46,19 @@ class SingleLSTMHead(torch.autograd.Function):
         g["rnn0.b_ih"].copy_(d_bias)
         g["rnn0.b_hh"].copy_(d_bias)
         return grad, None, None, None, None
+
+
+_last_views: list = []  # [(key, views)]: the views of the flat vector used last
+
+
+def _views(net, weights: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Named views of ``weights``, reused while the same vector comes back (every step, for a
+    method's own weights).  Keyed by layout and address: the cached views keep that storage
+    alive, so no other tensor can take its address meanwhile."""
+    key = (net.spec, weights.data_ptr())
+    if not _last_views or _last_views[0][0] != key:
+        _last_views[:] = [(key, net.unflatten(weights.detach()))]
+    return _last_views[0][1]
 
 
 def single_lstm_logits(net, x: torch.Tensor, weights: torch.Tensor, task: int,
