@@ -103,8 +103,9 @@ class Member:
     def evaluate(self, theta: torch.Tensor, tasks: list, accuracy: Callable[..., float]) -> np.ndarray:
         row = np.empty(self.config.num_tasks)
         for k, data in enumerate(tasks):
-            weights = self.task_weights[k] if k < len(self.task_weights) else theta
-            row[k] = accuracy(self.net, _View(weights, self.masks), k, data.x_test, data.y_test, torch.device("cpu"))
+            # from scratch: task k's own network, without masks (as train's evaluation of it)
+            view = _View(self.task_weights[k], None) if k < len(self.task_weights) else _View(theta, self.masks)
+            row[k] = accuracy(self.net, view, k, data.x_test, data.y_test, torch.device("cpu"))
         return row
 
     # --- after a task ---------------------------------------------------------------------------
