@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from cl_rnn.methods.si import DAMPING, adam_update
+from cl_rnn.methods.si import DAMPING, add_adam_path
 from cl_rnn.population_optim import PopulationAdam
 
 
@@ -100,10 +100,10 @@ class PopulationSI(PopulationRegulariser):
         self.task_grad = grad.clone()
 
     def before_step(self, theta, grad, optimizer):
-        if self.wants_task_grads:  # the update each member's Adam would make from the task loss alone
-            updates = torch.stack([adam_update(member, row, task_grad) for member, row, task_grad
-                                   in zip(optimizer.members, optimizer.rows, self.task_grad.unbind(0))])
-            self.omega.addcmul_(self.task_grad, updates, value=-1)
+        if self.wants_task_grads:  # with the update each member's Adam would make from the task loss alone
+            for omega, member, row, task_grad in zip(self.omega.unbind(0), optimizer.members, optimizer.rows,
+                                                     self.task_grad.unbind(0)):
+                add_adam_path(omega, member, row, task_grad)
         else:
             self.before = theta.clone()
 

@@ -17,6 +17,8 @@ METHODS = {
     "finetune": {},
     "ewc": dict(use_ewc=True, ewc_lambda=50.0, n_fisher=40),
     "si": dict(use_si=True, si_lambda=0.5),
+    "si_task_loss_only": dict(use_si=True, si_lambda=0.5, si_task_loss_only=True),
+    "ewc+all_step_loss": dict(use_ewc=True, ewc_lambda=50.0, ts_weighting="discount"),
     "masks+ortho": dict(use_masks=True, mask_fraction=0.25, orthogonal_hh_reg=0.01, input_task_identity=True),
     "best_models+from_scratch": dict(use_best_models=True, train_from_scratch=True),
 }
