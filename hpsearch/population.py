@@ -55,8 +55,10 @@ def notice(plan: TrialPlan, sample: dict[str, Any]) -> str | None:
 
 
 def run_population_trial(members: list[dict[str, Any]], plan: TrialPlan, trial_dir: Path, report: Report,
-                         train_population: Callable[..., list], train: TrainFunction) -> list[dict[str, Any]]:
-    """Train the members' configurations; report after every member's task, then once at the end."""
+                         train_population: Callable[..., list] | None, train: TrainFunction) -> list[dict[str, Any]]:
+    """Train the members' configurations; report after every member's task, then once at the end.
+
+    Without ``train_population`` (a replacement trainer) every member runs alone with ``train``."""
     torch.set_num_threads(1)
     started = time.perf_counter()
     latest: list[dict[str, Any]] = [{"state": RUNNING} for _ in members]
@@ -74,7 +76,8 @@ def run_population_trial(members: list[dict[str, Any]], plan: TrialPlan, trial_d
             latest[k] = with_objective({**task_metrics(metrics), "state": RUNNING}, plan.metric)
             report(population_metrics(latest, running=True))
 
-    for group in _groups(configs):
+    groups = _groups(configs) if train_population is not None else [[k] for k in configs]
+    for group in groups:
         _train_group(group, configs, run_dirs, latest, on_task, train_population, train)
     duration = time.perf_counter() - started
     latest = [with_objective({**m, "duration": duration}, plan.metric) for m in latest]

@@ -127,9 +127,9 @@ def _trial_dirname(trial: Any) -> str:
 
 
 def _population_trainable(config: dict[str, Any], plan: TrialPlan, train: TrainFunction | None) -> None:
-    from cl_rnn.population import train_population
-
+    train_population = None  # a replacement trainer (--train) cannot be batched: its members run one by one
     if train is None:
+        from cl_rnn.population import train_population
         from cl_rnn.train import train
     trial_dir = Path(plan.sweep_dir) / Path(tune.get_context().get_trial_dir()).name
     trial_dir.mkdir(parents=True, exist_ok=True)

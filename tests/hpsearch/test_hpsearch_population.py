@@ -99,3 +99,27 @@ def test_a_killed_population_sweep_resumes(tmp_path, tiny_dataset_path):
     assert len({row["lr"] for row in after.values()}) == 8
     study = journal.open_study(tmp_path / "k" / journal.JOURNAL, "k")
     assert set(journal.mirrored_ids(study)) >= set(after)
+
+
+def test_members_finish_prune_and_fail_one_by_one(tmp_path, ray_local):
+    """With a replacement trainer (--train), members run one by one; each gets its own outcome."""
+    from test_hpsearch_sweep import STATES, expected_state
+
+    settings = sweep.SweepSettings(method="finetune", num_samples=8, population=4, n_iter=5, name="mixed",
+                                   results=str(tmp_path), flags={"num_tasks": 3, "during_acc_criterion": "70"})
+    rows = sweep.run(settings, train=hpsearch_fakes.train_failing)
+    assert len(rows) == 8 and len({ray_trial_id(row["trial_id"]) for row in rows}) == 2
+    assert [row["state"] for row in rows] == [expected_state(row["lr"], 70.0) for row in rows]
+    study = journal.open_study(tmp_path / "mixed" / journal.JOURNAL, "mixed")
+    assert {t.user_attrs[journal.RAY_ID]: t.state for t in study.trials} == {
+        row["trial_id"]: STATES[row["state"]] for row in rows}
+
+
+def test_asha_stops_populations(tmp_path, ray_local):
+    settings = sweep.SweepSettings(method="finetune", num_samples=8, population=2, n_iter=5, name="asha",
+                                   results=str(tmp_path), scheduler="asha", max_concurrent=1,
+                                   flags={"num_tasks": 4})
+    rows = sweep.run(settings, train=hpsearch_fakes.train)
+    stopped = [row for row in rows if row["state"] != FINISHED]
+    assert len(rows) == 8 and stopped and len(stopped) < 8
+    assert all("scheduler" in row["stop_reason"] for row in stopped)
