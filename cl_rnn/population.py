@@ -2,20 +2,21 @@
 
 Members may differ in the flags of ``MEMBER_FLAGS`` (seed, learning rate, weight decay, clipping,
 regulariser strengths, mask fraction, criterion, run folder); every other flag must be equal
-(``population_key``).  All members' weights are one [P, W] tensor, trained by one loop: the
-loss gradient (``nets/population_lstm.py``, the single run's kernels member by member), the
+(``population_key``).  All members' weights are one [P, W] tensor, trained by one loop: the loss
+gradient (``nets/population_lstm.py``, the single run's kernels member by member), the
 regularisers (``population_methods.py``, vector ops over [P, W]), clipping and Adam
 (``population_optim.py``, each member's own Adam over its row).  A member's numbers are bit for
-bit those of its single run (same ops, same order).  Each member is still its own run: it draws its batches and initial weights from its own generators as its single run
-would (``population_members.py``), writes its own run folder with ``cl_rnn.results``, is reported
-on after every task with ``report(member, task, metrics)`` (``member``: its position in
-``configs``; ``metrics`` as ``train``'s), and leaves the population when its
-``--during_acc_criterion`` stops it or its loss diverges, so it costs nothing afterwards.
+bit those of its single run (same ops, same order).  Each member is still its own run: it draws
+its batches and initial weights from its own generators as its single run would
+(``population_members.py``), writes its own run folder with ``cl_rnn.results``, is reported on
+after every task with ``report(member, task, metrics)`` (``member``: its position in ``configs``;
+``metrics`` as ``train``'s), and leaves the population when its ``--during_acc_criterion`` stops
+it or its loss diverges, so it costs nothing afterwards.
 
 The result per member is its ``Result``, or the ``TrainingDiverged`` its single run would have
 raised.  ``fallback_reason(config)`` says why a configuration cannot join a population (multitask,
-hypernetworks, replay, other network shapes): run those with ``train``.
-Not kept: per-task checkpoints (a population that dies is rerun whole).
+hypernetworks, replay, other network shapes): run those with ``train``. Not kept: per-task
+checkpoints (a population that dies is rerun whole).
 """
 from __future__ import annotations
 

@@ -4,13 +4,15 @@ The searcher asks Optuna P times per Ray trial.  The first member is sampled fre
 are enqueued with the first's values of every parameter that fixes the network and the method
 (``shared_params``: all but ``cl_rnn.population.MEMBER_FLAGS`` and the gates), so the sampler
 chooses only their continuous hyperparameters, and the P configurations can share one
-``train_population`` pass.  Each member is its own Optuna trial and its own trials.csv row
-(trial id ``<ray trial>-m<k>``, run folder ``trial_<id>/run_<k>``), told its own outcome.
+``train_population`` pass.  Each member is its own Optuna trial and its own trials.csv row (trial
+id ``<ray trial>-m<k>``, run folder ``trial_<id>/run_<k>``), told its own outcome.
 
 A configuration that cannot be batched (``cl_rnn.population.fallback_reason``, e.g. a sampled
-architecture of two layers) trains its members one after the other inside the same trial; a
-method that never can (hypernetwork, replay, multitask) runs plain single trials instead.  The trial's reports carry every member's latest metrics under ``members``; the
-scheduler sees the best member's objective (ASHA stops a population by its best member).
+architecture of two layers) trains its members one after the other inside the same trial; a method
+that never can (hypernetwork, replay, multitask) runs plain single trials instead.  The trial's
+reports carry every member's latest metrics under ``members``; the scheduler sees the best
+member's objective (ASHA stops a population by its best member).  With a replacement trainer
+(``--train``) members always run one by one.
 """
 from __future__ import annotations
 
