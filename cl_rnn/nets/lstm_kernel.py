@@ -29,7 +29,10 @@ from pathlib import Path
 import torch
 
 log = logging.getLogger(__name__)
-FLAGS = ["-O3", "-march=native", "-ffast-math", "-fno-finite-math-only", "-fopenmp-simd", "-fPIC", "-shared"]
+# -ffast-math's parts but -funsafe-math-optimizations: with gcc 12 that flag links crtfastmath.o
+# into the library, whose constructor turns on flush-to-zero for the whole process at load time.
+FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fassociative-math",
+         "-freciprocal-math", "-fno-signed-zeros", "-fopenmp-simd", "-fPIC", "-shared"]
 ACT_CODES = {"tanh": 0, "relu": 1, "linear": 2}
 MAX_HIDDEN = 64
 
