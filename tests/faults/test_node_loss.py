@@ -21,10 +21,19 @@ NUM_SAMPLES = 4
 
 
 def trial_on_node(sweep_dir: Path, session: int) -> Path | None:
-    """A trial folder whose (unfinished) trial runs in the node's session."""
+    """A trial folder whose trial started in the node's session less than 2 s ago.
+
+    Only a fresh start leaves a safe margin: a trial that is about to end could report its result
+    between this check and the kill, and then no retry would ever run.
+    """
     for session_file in sweep_dir.glob("trial_*/session"):
         trial = session_file.parent
-        if session_file.read_text() == str(session) and not (trial / "run" / "result.json").exists():
+        try:
+            fresh = time.time() - session_file.stat().st_mtime < 2.0
+            mine = session_file.read_text() == str(session)
+        except OSError:
+            continue
+        if fresh and mine and not (trial / "run" / "result.json").exists():
             return trial
     return None
 
