@@ -13,7 +13,7 @@ from cl_rnn.config import FIELDS, Config, from_argv
 from cl_rnn.rules import check
 from search_spaces._common import GATES
 
-README = Path(__file__).resolve().parents[2] / "../shared/reference/split_audioset_README.rst"
+README = Path(__file__).resolve().parents[1] / "../shared/reference/split_audioset_README.rst"
 EXPECTED = {"finetune", "from_scratch", "multitask", "ewc", "ewc_task_identity", "si", "hnet", "masking",
             "masking_si", "coresets"}
 # README section -> method; the EWC section holds two methods, told apart by --input_task_identity.
