@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import shlex
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
@@ -44,18 +45,25 @@ def best_row(rows: Iterable[dict[str, Any]], metric: str) -> dict[str, Any] | No
     return max(finished, key=lambda r: float(r[f"{metric}_mean"]), default=None)
 
 
+def rerun_line(run_dir: Path) -> str:
+    """The run's command line as ``hpsearch export`` writes it: without the trial's run folder."""
+    from hpsearch.analyze import read_config
+    from hpsearch.export import PROGRAM, export_argv, reproducible
+
+    return " ".join([PROGRAM, *map(shlex.quote, export_argv(reproducible(read_config(run_dir))))])
+
+
 def best_text(rows: list[dict[str, Any]], metric: str, sweep_dir: Path) -> str:
     best = best_row(rows, metric)
     if best is None:
         return f"no trial finished; see {sweep_dir / 'trials.csv'}"
     run_dir = sweep_dir / str(best["run_folder"])
-    command = run_dir / "command.txt"
     lines = [f"best trial by {metric} accuracy: {best['trial_id']}  during {_accuracy(best['during_mean'])}"
              f"  final {_accuracy(best['final_mean'])}",
              f"  hyperparameters: {params_text(best)}",
              f"  run folder: {run_dir}"]
-    if command.is_file():
-        lines.append(f"  command: {command.read_text().strip()}")
+    if (run_dir / "config.json").is_file():
+        lines.append(f"  command: {rerun_line(run_dir)}")
     lines.append(f"  all trials: {sweep_dir / 'trials.csv'}   "
                  f"dashboard: optuna-dashboard {sweep_dir / 'optuna.journal'}")
     return "\n".join(lines)
