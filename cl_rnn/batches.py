@@ -23,12 +23,17 @@ def time_major(x: torch.Tensor, device: torch.device | str = "cpu", dtype: torch
 
 
 class IndexStream:
-    """Infinite stream of index batches over ``range(size)``, reshuffled every epoch."""
+    """Infinite stream of index batches over ``range(size)``, reshuffled every epoch.
 
-    def __init__(self, size: int):
+    Permutations come from numpy's global RNG (the study's behaviour), or from ``rng`` when given
+    (a population member replays its single run's draws from a private generator).
+    """
+
+    def __init__(self, size: int, rng: np.random.RandomState | None = None):
         if size <= 0:
             raise ValueError("cannot draw batches from an empty training set")
         self.size = size
+        self.rng = rng
         self.order = np.empty(0, dtype=np.int64)
         self.position = 0
 
@@ -36,7 +41,7 @@ class IndexStream:
         parts = []
         while count > 0:
             if self.position == len(self.order):
-                self.order = np.random.permutation(self.size)
+                self.order = (np.random if self.rng is None else self.rng).permutation(self.size)
                 self.position = 0
             part = self.order[self.position:self.position + count]
             self.position += len(part)

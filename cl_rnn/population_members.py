@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from cl_rnn.batches import IndexStream
 from cl_rnn.config import Config
 from cl_rnn.methods.base import Method
 from cl_rnn.methods.build import build_method
@@ -26,29 +27,6 @@ from cl_rnn.rules import during_criteria
 log = logging.getLogger("cl_rnn.population")
 # report(member, task, metrics): member is the position in train_population's configs
 MemberReport = Callable[[int, int, dict], None]
-
-
-class Draws:
-    """``batches.IndexStream`` over a private numpy generator: the same permutations, epoch by epoch."""
-
-    def __init__(self, rng: np.random.RandomState, size: int):
-        if size <= 0:
-            raise ValueError("cannot draw batches from an empty training set")
-        self.rng, self.size = rng, size
-        self.order = np.empty(0, dtype=np.int64)
-        self.position = 0
-
-    def take(self, count: int) -> np.ndarray:
-        parts = []
-        while count > 0:
-            if self.position == len(self.order):
-                self.order = self.rng.permutation(self.size)
-                self.position = 0
-            part = self.order[self.position:self.position + count]
-            self.position += len(part)
-            count -= len(part)
-            parts.append(part)
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 class _View(Method):
@@ -85,8 +63,8 @@ class Member:
     def gains(self, task: int) -> torch.Tensor | None:
         return None if self.masks is None else self.masks[task][0]
 
-    def draws(self, size: int) -> Draws:
-        return Draws(self.numpy_rng, size)
+    def draws(self, size: int) -> IndexStream:
+        return IndexStream(size, self.numpy_rng)
 
     def fisher_samples(self, available: int) -> torch.Tensor:
         """``OnlineEWC._samples`` with this member's generator."""
