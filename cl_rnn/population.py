@@ -37,8 +37,8 @@ from cl_rnn.population_members import Member, MemberReport
 from cl_rnn.population_methods import PopulationEWC, PopulationOrthogonal, PopulationRegulariser, PopulationSI
 from cl_rnn.population_optim import PopulationAdam, clip_by_member_norm, column
 from cl_rnn.results import Result
-from cl_rnn.rules import check, check_data
-from cl_rnn.train import TrainingDiverged
+from cl_rnn.rules import check
+from cl_rnn.train import TrainingDiverged, run_tasks
 
 MEMBER_FLAGS = ("random_seed", "lr", "weight_decay", "clip_grad_norm", "adam_beta1", "ewc_lambda", "si_lambda",
                 "orthogonal_hh_reg", "mask_fraction", "during_acc_criterion", "out_dir", "overwrite",
@@ -87,14 +87,7 @@ class _Population:
     def __init__(self, configs: list[Config], report: MemberReport | None, tasks: list | None):
         self.config = first = configs[0]
         self.report = report
-        if tasks is None:
-            from cl_rnn.data.store import load_tasks
-
-            tasks = load_tasks(first)
-        if len(tasks) < first.num_tasks:
-            raise ValueError(f"--num_tasks={first.num_tasks}: the data has only {len(tasks)} tasks")
-        self.tasks = tasks[:first.num_tasks]
-        check_data(first, [len(task.y_train) for task in self.tasks])
+        self.tasks = run_tasks(first, tasks)
         self.net = RecurrentNet(NetSpec.from_config(first, input_size=self.tasks[0].x_train.shape[2]))
         self.lstm = PopulationLSTM(self.net, first.ts_weighting, self.tasks[0].x_train.shape[1])
         started = time.perf_counter()

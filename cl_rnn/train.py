@@ -56,6 +56,19 @@ def train(config: Config, report: Report | None = None, tasks: list | None = Non
         torch.set_num_threads(threads)
 
 
+def run_tasks(config: Config, tasks: list | None = None) -> list:
+    """The run's tasks (loaded from ``--data`` unless given), checked against the flags."""
+    if tasks is None:
+        from cl_rnn.data.store import load_tasks
+
+        tasks = load_tasks(config)
+    if len(tasks) < config.num_tasks:
+        raise ValueError(f"--num_tasks={config.num_tasks}: the data has only {len(tasks)} tasks")
+    tasks = tasks[:config.num_tasks]
+    check_data(config, [len(task.y_train) for task in tasks])
+    return tasks
+
+
 def choose_device(config: Config) -> torch.device:
     if config.use_cuda and torch.cuda.is_available():
         return torch.device("cuda")
@@ -82,14 +95,7 @@ class _Experiment:
         seed_everything(config.random_seed)
         if torch.are_deterministic_algorithms_enabled() != config.deterministic_run:
             torch.use_deterministic_algorithms(config.deterministic_run)  # the first call costs 70 MB of memory
-        if tasks is None:
-            from cl_rnn.data.store import load_tasks
-
-            tasks = load_tasks(config)
-        if len(tasks) < config.num_tasks:
-            raise ValueError(f"--num_tasks={config.num_tasks}: the data has only {len(tasks)} tasks")
-        self.tasks = tasks[:config.num_tasks]
-        check_data(config, [len(task.y_train) for task in self.tasks])
+        self.tasks = run_tasks(config, tasks)
         self.net = RecurrentNet(NetSpec.from_config(config, input_size=self.tasks[0].x_train.shape[2]))
         self.method = self._fresh_method()
         rows = 1 if config.multitask else config.num_tasks
