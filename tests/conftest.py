@@ -26,3 +26,17 @@ def surrogate_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CL_RNN_DATA_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr("cl_rnn.data.surrogate.DEFAULT_CLIPS_PER_CLASS", 20)
     return tmp_path / "cache"
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One private 2-CPU Ray instance for every in-process sweep of the session."""
+    import ray
+
+    from hpsearch import ray_adapter  # noqa: F401 - sets Ray's quiet environment first
+
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 logging_level="ERROR")
+    yield
+    ray.shutdown()
