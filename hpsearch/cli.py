@@ -151,7 +151,7 @@ def analyze(args: argparse.Namespace) -> int:
     """One row per trial: state, mean and min during and final accuracy, duration, hyperparameters.
     Pruned and failed trials are listed in --csv but never ranked."""
     from hpsearch import analyze as analysis
-    from hpsearch.export import write_atomic
+    from cl_rnn.results import write_atomic
 
     try:
         table = analysis.load_runs(args.sweep)

@@ -7,13 +7,13 @@ same seed on the same data gives the same accuracy matrix.
 """
 from __future__ import annotations
 
-import os
 import shlex
 from pathlib import Path
 
 import pandas as pd
 
 from cl_rnn.config import FIELDS, Config, format_value
+from cl_rnn.results import write_atomic
 from hpsearch.analyze import AnalysisError, param_columns, read_config, select
 
 PROGRAM = "python3 train_split_audioset.py"
@@ -67,13 +67,6 @@ def export_text(winners: pd.DataFrame) -> str:
 def command_lines(text: str) -> list[str]:
     """The command lines of an export file, without the comments."""
     return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def export(table: pd.DataFrame, out: Path, by: str = "final", top: int = 1,

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
 
 from cl_rnn.config import FIELDS
+from cl_rnn.results import write_atomic
 from hpsearch.trial import FAILED, FINISHED, PRUNED, RUNNING
 
 TRIALS_CSV = "trials.csv"
@@ -60,6 +60,4 @@ def write_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     table = pd.DataFrame(list(rows))
     params = [c for c in table.columns if c not in INFO]
     table = table.reindex(columns=[*INFO, *params])
-    tmp = path.with_name(f".{path.name}.tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    write_atomic(path, table.to_csv(index=False))

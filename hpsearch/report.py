@@ -9,7 +9,8 @@ import pandas as pd
 from hpsearch import plots
 from hpsearch.analyze import (FAILED, AnalysisError, display_table, load_runs, param_columns,
                               pareto_front, rank, read_json, read_matrix, state_counts)
-from hpsearch.export import export_text, write_atomic
+from cl_rnn.results import write_atomic
+from hpsearch.export import export_text
 from hpsearch.seeds import SEEDS_CSV, statistics
 
 PLOTS_DIR = "plots"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import optuna
 
 import search_spaces
 from cl_rnn.config import FIELDS, parse_bool
+from cl_rnn.results import write_atomic
 from cl_rnn.rules import ConfigError
 from hpsearch import progress, records
 from hpsearch.trial import METRICS, TrainFunction, TrialPlan
@@ -60,9 +60,7 @@ def save(settings: SweepSettings) -> None:
     saved = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
              if f.metadata.get("saved", True)}
     path = settings.sweep_dir / SETTINGS_FILE
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(saved, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(saved, indent=2) + "\n")
 
 
 def load(results: str, name: str) -> SweepSettings:
