@@ -10,13 +10,13 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cl_rnn.config import Config, command_line
+from cl_rnn.results import Result
 from cl_rnn.rules import during_criteria
 
 # Tiny real runs: 2 tasks of the tiny surrogate (240 training clips each), a few iterations.
@@ -29,19 +29,6 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     """Environment for an ``hpsearch`` child process: quiet, the repository and these fakes importable."""
     path = os.pathsep.join(filter(None, [str(HERE), str(REPO), os.environ.get("PYTHONPATH")]))
     return {**os.environ, "PYTHONPATH": path, "RAY_USAGE_STATS_ENABLED": "0", **extra}
-
-
-@dataclass
-class FakeResult:
-    accuracy_matrix: np.ndarray
-    during: list[float]
-    final: list[float]
-    finished: bool
-    stop_reason: str | None
-    out_dir: Path
-    summary: dict = field(default_factory=dict)
-    compression_ratio: float = 1.0
-    seconds: float = 0.0
 
 
 class TrainingDiverged(RuntimeError):
@@ -63,7 +50,7 @@ def _write_run(config: Config, out_dir: Path, during: list[float], final: list[f
          "compression_ratio": 1.0, "method": "fake", "seed": config.random_seed}))
 
 
-def train(config: Config, report: Any = None, tasks: Any = None) -> FakeResult:
+def train(config: Config, report: Any = None, tasks: Any = None) -> Result:
     seconds_per_task = float(os.environ.get("FAKE_SECONDS_PER_TASK", "0.01"))
     criteria = during_criteria(config)
     out_dir = Path(config.out_dir)
@@ -84,10 +71,10 @@ def train(config: Config, report: Any = None, tasks: Any = None) -> FakeResult:
     last = len(during) - 1
     final = [float(v) for v in matrix[last, : last + 1]]
     _write_run(config, out_dir, during, final, stop_reason is None, stop_reason)
-    return FakeResult(matrix, during, final, stop_reason is None, stop_reason, out_dir)
+    return Result(matrix, during, final, stop_reason is None, stop_reason, out_dir)
 
 
-def train_failing(config: Config, report: Any = None, tasks: Any = None) -> FakeResult:
+def train_failing(config: Config, report: Any = None, tasks: Any = None) -> Result:
     """Diverges (like a NaN loss) whenever lr > 1e-3; otherwise as ``train``."""
     if config.lr > 1e-3:
         raise TrainingDiverged(f"loss is nan at task 0, iteration 3 (lr={config.lr:.3g})")
@@ -103,7 +90,7 @@ def real_train_failing(config: Config, report: Any = None, tasks: Any = None) ->
     return real_train(config, report, tasks)
 
 
-def train_crashing_once(config: Config, report: Any = None, tasks: Any = None) -> FakeResult:
+def train_crashing_once(config: Config, report: Any = None, tasks: Any = None) -> Result:
     """The sweep's first call kills its whole worker process (as an out-of-memory kill would)."""
     marker = Path(config.out_dir).parents[1] / "crashed"  # in the sweep folder
     if not marker.exists():
