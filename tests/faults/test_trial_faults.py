@@ -21,6 +21,7 @@ from hpsearch.trial import FAILED, FINISHED
 import fault_trainers
 
 SMALL_NET = {"rnn_arch": "32", "batch_size": 64, "use_best_models": False}
+TASK_ITERATIONS = 1200  # per task of the killed trial
 
 
 def settings(tmp_path: Path, name: str, **changes) -> sweep.SweepSettings:
@@ -83,12 +84,15 @@ def test_a_trial_whose_process_dies_every_time_is_failed_after_its_retries(tmp_p
 
 
 def kill_mid_task(trial_dir: Path, killed: dict) -> None:
-    """SIGKILL the trial's process once task 0 is checkpointed, while it trains task 1."""
+    """SIGKILL the trial's process as soon as task 0 is checkpointed: it is then training task 1.
+
+    No fixed sleep before the kill: a fast machine finishes a short task within any such sleep.
+    The kill lands within a poll interval (5 ms) of the checkpoint, a small fraction of a task
+    (TASK_ITERATIONS iterations take over half a second even at 2000 it/s)."""
     saved, pid_file = checkpoint.path_in(trial_dir / ray_adapter.RUN_FOLDER), trial_dir / ray_adapter.PID_FILE
     deadline = time.monotonic() + 120
     while not (saved.is_file() and pid_file.is_file()) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.3)  # into task 1
+        time.sleep(0.005)
     killed["pid"] = int(pid_file.read_text())
     os.kill(killed["pid"], signal.SIGKILL)
     killed["checkpointed_task"] = checkpoint.load(saved).task
@@ -97,7 +101,7 @@ def kill_mid_task(trial_dir: Path, killed: dict) -> None:
 def test_a_trial_killed_mid_task_resumes_from_its_checkpoint_with_the_same_matrix(tmp_path, ray_local,
                                                                                 tiny_dataset_path):
     flags = {**TINY, **SMALL_NET, "num_tasks": 3}
-    plan = settings(tmp_path, "kill", num_samples=1, n_iter=400, data=str(tiny_dataset_path), flags=flags)
+    plan = settings(tmp_path, "kill", num_samples=1, n_iter=TASK_ITERATIONS, data=str(tiny_dataset_path), flags=flags)
     killed: dict = {}
     sweep_dir = tmp_path / "kill"
     watcher = threading.Thread(target=lambda: kill_mid_task(next(_trial_dir(sweep_dir)), killed), daemon=True)
