@@ -115,8 +115,7 @@ def run(args: argparse.Namespace) -> int:
     from hpsearch import sweep
 
     if args.resume:
-        sweep.resume(args.results, args.resume, args.address, args.verbose)
-        return 0
+        return _run_status(sweep.resume(args.results, args.resume, args.address, args.verbose))
     if not args.method:
         raise UsageError("--method is required (or --resume NAME); see `hpsearch spaces`")
     settings = sweep.SweepSettings(
@@ -124,8 +123,19 @@ def run(args: argparse.Namespace) -> int:
         n_iter=args.n_iter, data=args.data, name=args.name, results=args.results, scheduler=args.scheduler,
         seed=args.seed, metric=args.metric, flags=sweep.parse_flags(args.flag), train=args.train,
         population=args.population, address=args.address, verbose=args.verbose)
-    sweep.run(settings)
-    return 0
+    return _run_status(sweep.run(settings))
+
+
+def _run_status(rows: list[dict[str, Any]]) -> int:
+    """1 when every trial failed (a broken setup, not a bad sample), else 0; pruned trials are results."""
+    from hpsearch.trial import FAILED
+
+    failed = [row for row in rows if row["state"] == FAILED]
+    if not rows or len(failed) < len(rows):
+        return 0
+    print(f"hpsearch run: all {len(rows)} trials failed; the first: {failed[0].get('error') or 'no message'}",
+          file=sys.stderr)
+    return 1
 
 
 # --- hpsearch analyze | export | seeds | report -----------------------------------------------------

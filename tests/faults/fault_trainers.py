@@ -76,3 +76,8 @@ def train_telling_session(config: Config, report: Any = None, tasks: Any = None)
     """``hpsearch_fakes.train``, after writing its process session id (which node runs it) to the trial folder."""
     (Path(config.out_dir).parent / "session").write_text(str(os.getsid(0)))
     return hpsearch_fakes.train(config, report, tasks)
+
+
+def train_always_raising(config: Config, report: Any = None, tasks: Any = None) -> Any:
+    """Every trial raises at once (a broken setup rather than a bad sample)."""
+    raise ValueError("injected fault in every trial")

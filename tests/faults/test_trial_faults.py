@@ -16,7 +16,7 @@ from hpsearch_fakes import TINY
 from cl_rnn import checkpoint
 from cl_rnn.config import Config
 from cl_rnn.train import TrainingDiverged, train
-from hpsearch import analyze, journal, ray_adapter, sweep
+from hpsearch import analyze, cli, journal, ray_adapter, sweep
 from hpsearch.trial import FAILED, FINISHED
 import fault_trainers
 
@@ -47,6 +47,16 @@ def test_a_raising_trial_is_recorded_failed_with_its_message_and_the_sweep_goes_
     assert sorted(t.state.name for t in study.trials) == sorted(
         "FAIL" if row["state"] == FAILED else "COMPLETE" for row in rows)
     assert_never_ranked(tmp_path / "raise", {row["trial_id"] for row in failed})
+
+
+@pytest.mark.parametrize("trainer, status", [("train_always_raising", 1), ("train_raising", 0)])
+def test_hpsearch_run_exits_1_only_when_every_trial_failed(tmp_path, ray_local, capsys, trainer, status):
+    argv = ["run", "--method", "finetune", "--num-samples", "3", "--n-iter", "5", "--flag", "num_tasks=2",
+            "--train", f"fault_trainers:{trainer}", "--results", str(tmp_path), "--name", trainer]
+    assert cli.main(argv) == status
+    err = capsys.readouterr().err
+    assert ("hpsearch run: all 3 trials failed; the first: ValueError: injected fault in every trial" in err) == (
+        status == 1)
 
 
 def test_a_nan_loss_fails_the_trial_keeps_its_first_task_and_is_never_ranked(tmp_path, ray_local,
