@@ -42,9 +42,12 @@ def _attribute(value: Any) -> Any:
 
 
 def mirror(study: optuna.Study, method: str, config: dict[str, Any], row: dict[str, Any],
-           objective: float | None, intermediate: dict[int, float]) -> None:
-    """Add one ended trial: its parameters and distributions come from replaying its space."""
-    replayed = search_spaces.replay(search_spaces.load(method), config)
+           objective: float | None, intermediate: dict[int, float],
+           pinned: dict[str, Any] | None = None) -> None:
+    """Add one ended trial: its parameters and distributions come from replaying its space.
+
+    Flags the sweep pinned (``--flag``) were not sampled: they are user attributes, not parameters."""
+    replayed = search_spaces.replay(search_spaces.load(method), config, pinned)
     state = STATES.get(row["state"], TrialState.PRUNED)
     value = objective if state == TrialState.COMPLETE and objective is not None else None
     if state == TrialState.COMPLETE and (value is None or not math.isfinite(value)):

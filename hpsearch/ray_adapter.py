@@ -199,7 +199,7 @@ class SweepCallback(tune.Callback):
         for row, params, objective in ended:
             if row["trial_id"] not in self.mirrored:
                 journal.mirror(study, self.plan.method, params, row, objective,
-                               self.intermediate.get(row["trial_id"], {}))
+                               self.intermediate.get(row["trial_id"], {}), self.plan.base_flags)
                 self.mirrored.add(row["trial_id"])
         running = sum(t.status == "RUNNING" for t in trials if t is not trial)
         for k, (row, _, _) in enumerate(ended):
@@ -283,7 +283,7 @@ class _PopulationSearch(_OptunaSearch):
 
 
 def _searcher(plan: TrialPlan, seed: int, max_concurrent: int | None, size: int = 1, total: int = 0) -> Searcher:
-    space = functools.partial(search_spaces.suggest_flags, method=plan.method)
+    space = functools.partial(search_spaces.suggest_flags, method=plan.method, pinned=plan.base_flags)
     if size > 1:
         searcher = _PopulationSearch(size, total, space=space, metric=OBJECTIVE, mode="max", seed=seed)
     else:

@@ -126,7 +126,7 @@ def check(settings: SweepSettings) -> None:
     except (search_spaces.SpaceError, ConfigError) as err:
         raise SweepError(str(err)) from None
     for name in sorted(set(settings.flags) & set(search_spaces.parameters(space))):
-        print(f"hpsearch: --flag {name}={settings.flags[name]} replaces the sampled {name} in every trial",
+        print(f"hpsearch: --flag {name}={settings.flags[name]} fixes {name} in every trial (not sampled)",
               file=sys.stderr)
     if settings.population > 1:
         from hpsearch.population import notice

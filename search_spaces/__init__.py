@@ -73,9 +73,42 @@ def all_spaces() -> dict[str, SearchSpace]:
     return {name: load(name) for name in names()}
 
 
-def suggest_flags(trial: optuna.trial.BaseTrial, method: str) -> dict[str, Any]:
+class _PinnedTrial:
+    """An Optuna trial whose parameters named in ``pinned`` take those values without being sampled.
+
+    A sweep's ``--flag`` values are pinned: the sampler never models a dimension that does not vary,
+    the Optuna study records only what was sampled, and conditional branches follow the pinned value.
+    """
+
+    def __init__(self, trial: optuna.trial.BaseTrial, pinned: Mapping[str, Any]) -> None:
+        self._trial, self._pinned = trial, pinned
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._trial, name)
+
+    def _suggest(self, kind: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        if name in self._pinned:
+            return self._pinned[name]
+        return getattr(self._trial, kind)(name, *args, **kwargs)
+
+    def suggest_float(self, name: str, *args: Any, **kwargs: Any) -> float:
+        return self._suggest("suggest_float", name, *args, **kwargs)
+
+    def suggest_int(self, name: str, *args: Any, **kwargs: Any) -> int:
+        return self._suggest("suggest_int", name, *args, **kwargs)
+
+    def suggest_categorical(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self._suggest("suggest_categorical", name, *args, **kwargs)
+
+
+def _pin(trial: optuna.trial.BaseTrial, pinned: Mapping[str, Any] | None) -> optuna.trial.BaseTrial:
+    return _PinnedTrial(trial, pinned) if pinned else trial  # type: ignore[return-value]
+
+
+def suggest_flags(trial: optuna.trial.BaseTrial, method: str,
+                  pinned: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The define-by-run function a sweep hands to Optuna (module level, so it pickles)."""
-    return load(method).suggest(trial)
+    return load(method).suggest(_pin(trial, pinned))
 
 
 def parameters(space: SearchSpace, draws: int = 64) -> dict[str, optuna.distributions.BaseDistribution]:
@@ -120,13 +153,16 @@ class _ReplayTrial(optuna.trial.FixedTrial):
         return super().suggest_categorical(name, choices)
 
 
-def replay(space: SearchSpace, flags: Mapping[str, Any]) -> optuna.trial.FixedTrial:
-    """Run ``space`` on the trial that ``flags`` describe; SpaceError if a value lies outside it."""
+def replay(space: SearchSpace, flags: Mapping[str, Any],
+           pinned: Mapping[str, Any] | None = None) -> optuna.trial.FixedTrial:
+    """Run ``space`` on the trial that ``flags`` describe; SpaceError if a value lies outside it.
+
+    Parameters named in ``pinned`` take its values and are left out of the trial's params."""
     trial = _ReplayTrial(trial_params(flags))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # out-of-range floats: reported below, all at once
-            space.suggest(trial)
+            space.suggest(_pin(trial, pinned))
     except SpaceError as err:
         raise SpaceError(f"{space.name}: {err}") from None
     outside = [f"{name}={trial.params[name]!r} not in {dist}" for name, dist in trial.distributions.items()

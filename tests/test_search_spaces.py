@@ -95,6 +95,20 @@ def test_sampled_trials_are_valid_configs(method):
         study.tell(trial, 0.0)
 
 
+def test_pinned_flags_are_not_sampled_and_conditions_follow_them():
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    pinned = {"rnn_arch": "32", "lr": 0.5, "use_orthogonal_hh_reg": True, "num_tasks": 2}
+    for _ in range(10):
+        trial = study.ask()
+        flags = search_spaces.suggest_flags(trial, "finetune", pinned)
+        assert flags["rnn_arch"] == "32" and flags["lr"] == 0.5  # outside the space: allowed when pinned
+        assert not {"rnn_arch", "lr", "use_orthogonal_hh_reg"} & set(trial.params)
+        assert flags["orthogonal_hh_reg"] == trial.params["orthogonal_hh_reg"]  # the gate's branch, sampled
+        replayed = search_spaces.replay(search_spaces.load("finetune"), flags, pinned)
+        assert replayed.params == trial.params
+        study.tell(trial, 0.0)
+
+
 def test_unknown_method_names_the_known_ones():
     with pytest.raises(search_spaces.SpaceError, match="unknown method 'nope'.*finetune"):
         search_spaces.load("nope")

@@ -1,6 +1,7 @@
 """Sweeps on a private local Ray instance, with fake training functions (milliseconds per trial)."""
 from __future__ import annotations
 
+import json
 import math
 
 import optuna
@@ -57,17 +58,21 @@ def test_eight_trials_finish_prune_and_fail_as_their_runs_do(tmp_path, ray_local
 
 
 def test_eight_real_tiny_runs(tmp_path, ray_local, tiny_dataset_path, capsys):
-    """cl_rnn.train.train in every trial: run folders like single runs, a journal of 8 complete trials."""
+    """cl_rnn.train.train in every trial: run folders like single runs, a journal of 8 complete trials;
+    a --flag pins its flag: every run has it, and the Optuna study never sampled it."""
     rows = sweep.run(settings(tmp_path, "real", data=str(tiny_dataset_path), n_iter=20,
-                              flags=hpsearch_fakes.TINY))
+                              flags={**hpsearch_fakes.TINY, "rnn_arch": "32"}))
     assert len(rows) == 8 and all(row["state"] == FINISHED for row in rows)
     for row in rows:
         run_dir = tmp_path / "real" / row["run_folder"]
         assert (run_dir / "performance_overview.txt").is_file() and (run_dir / "accuracy_matrix.csv").is_file()
         assert f"--lr={row['lr']!r}" in (run_dir / "command.txt").read_text()
+        assert json.loads((run_dir / "config.json").read_text())["rnn_arch"] == "32"
         assert 0 <= row["final_mean"] <= 100 and 0 <= row["during_mean"] <= 100
     study = load_journal(tmp_path, "real")
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 8
+    assert all("rnn_arch" not in t.params and "lr" in t.params and t.user_attrs["rnn_arch"] == "32"
+               for t in study.trials)
     assert study.best_value == max(row["final_mean"] for row in rows)
     command = next(line for line in capsys.readouterr().out.splitlines() if "command: " in line)
     assert command.startswith("  command: python3 train_split_audioset.py") and "--out_dir" not in command

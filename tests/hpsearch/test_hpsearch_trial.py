@@ -104,6 +104,16 @@ def test_journal_mirror_keeps_states_params_and_values(tmp_path):
     assert journal.mirrored_ids(again) == {"a", "b", "c"}
 
 
+def test_journal_mirror_keeps_pinned_flags_out_of_the_params(tmp_path):
+    study = journal.open_study(tmp_path / "optuna.journal", "s")
+    _, final = run(tmp_path)
+    row = records.trial_row("a", PARAMS, final, False, "", tmp_path, {"lr": PARAMS["lr"]})
+    journal.mirror(study, "finetune", PARAMS, row, final[OBJECTIVE], {}, {"lr": PARAMS["lr"]})
+    (trial,) = journal.open_study(tmp_path / "optuna.journal", "s").trials
+    assert "lr" not in trial.params and "batch_size" in trial.params
+    assert trial.user_attrs["lr"] == PARAMS["lr"]
+
+
 @pytest.mark.parametrize("method", search_spaces.names())
 def test_every_method_trains_with_the_real_trainer(tmp_path, tiny_dataset_path, method):
     """A random draw of each space runs through cl_rnn.train.train and writes its run folder."""
