@@ -9,8 +9,12 @@ trial) is what the platform adds over calling train() directly: sampling, schedu
 trials.csv and the journal.  Measured at two N, the slope removes the one-off first actor start.
 Both numbers come from the same run, so a busy machine slows them alike.  Target <= 0.3 s.
 
-Concurrency: the same trials with at most 1 and then at most 2 at a time on 2 CPUs; throughput
-ratio target >= 1.8.  The same configurations also run as 1 and 2 plain processes (no Ray): on a
+Concurrency: trials per hour with at most 1 and then at most 2 trials at a time on 2 CPUs; target
+ratio >= 1.8.  A long sweep's rate is what matters, so it is measured as for the overhead: sweeps of
+two sizes, and the slope (extra seconds per extra trial) removes the one-off start (Ray Tune's setup
+and the first actors: ~2-3 s whatever the concurrency, which would otherwise shrink the ratio of
+short sweeps).  Every flag that changes a trial's cost is pinned (only lr and clip vary), so all
+trials cost the same.  The same configurations also run as 1 and 2 plain processes (no Ray): on a
 shared machine that ratio says what the cores allow at the moment, whatever the platform does.
 
 The machine is shared and noisy: every figure is the best of --repeat runs.
@@ -26,13 +30,15 @@ from pathlib import Path
 
 # Tiny data (2 tasks of 240 training clips) and one network size, so that every trial costs the same.
 TINY = {"num_tasks": 2, "val_set_size": 50, "val_iter": 50, "rnn_arch": "32", "batch_size": 64}
+SAME_COST = {**TINY, "use_best_models": False, "orthogonal_hh_init": False, "orthogonal_hh_reg": -1.0}
 
 
-def sweep_seconds(root: Path, name: str, data: Path, num_samples: int, max_concurrent: int, n_iter: int) -> float:
+def sweep_seconds(root: Path, name: str, data: Path, num_samples: int, max_concurrent: int, n_iter: int,
+                  flags: dict = TINY) -> float:
     from hpsearch import sweep
 
     settings = sweep.SweepSettings(method="finetune", num_samples=num_samples, max_concurrent=max_concurrent,
-                                   n_iter=n_iter, data=str(data), name=name, results=str(root), flags=dict(TINY))
+                                   n_iter=n_iter, data=str(data), name=name, results=str(root), flags=dict(flags))
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         sweep.run(settings)
@@ -85,25 +91,35 @@ def plain_seconds(root: Path, name: str, processes: int) -> float:
     rows = records.read_rows(settings.sweep_dir / records.TRIALS_CSV).values()
     configs = [plan.config(row, root / f"{name}_plain{processes}" / row["trial_id"]) for row in rows]
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        pool.map(_train_quietly, configs[:processes])  # workers imported and warm, like Ray's actors
+        pool.map(_train_quietly, configs[:processes])  # workers imported and warm
         started = time.perf_counter()
         pool.map(_train_quietly, configs, chunksize=1)
         return time.perf_counter() - started
 
 
-def concurrency(root: Path, data: Path, trials: int, n_iter: int, repeat: int) -> None:
+def seconds_per_trial(root: Path, data: Path, limit: int, sizes: tuple[int, int], n_iter: int,
+                      repeat: int) -> tuple[float, float]:
+    """Steady-state seconds per trial (slope between two sweep sizes), for the sweep and plain processes."""
     swept: dict[int, float] = {}
     plain: dict[int, float] = {}
     for r in range(repeat):
-        for limit in (1, 2):
-            name = f"concurrency{limit}_{r}"
-            swept[limit] = min(swept.get(limit, float("inf")), sweep_seconds(root, name, data, trials, limit, n_iter))
-            plain[limit] = min(plain.get(limit, float("inf")), plain_seconds(root, name, limit))
-    for what, best in (("sweep", swept), ("plain processes", plain)):
-        one, two = best[1], best[2]
-        print(f"{what}: {trials} trials (n_iter={n_iter}): 1 at a time {one:6.2f} s "
-              f"({3600 * trials / one:6.0f} trials/h), 2 at a time {two:6.2f} s "
-              f"({3600 * trials / two:6.0f} trials/h): x{one / two:4.2f}")
+        for n in sizes:
+            name = f"concurrency{limit}_{n}_{r}"
+            wall = sweep_seconds(root, name, data, n, limit, n_iter, SAME_COST)
+            swept[n] = min(swept.get(n, float("inf")), wall)
+            direct = plain_seconds(root, name, limit)
+            plain[n] = min(plain.get(n, float("inf")), direct)
+            print(f"  at most {limit} at a time, {n:2d} trials: sweep {wall:6.2f} s, plain processes {direct:6.2f} s")
+    (n1, n2) = sizes
+    return (swept[n2] - swept[n1]) / (n2 - n1), (plain[n2] - plain[n1]) / (n2 - n1)
+
+
+def concurrency(root: Path, data: Path, sizes: tuple[int, int], n_iter: int, repeat: int) -> None:
+    one, two = (seconds_per_trial(root, data, limit, sizes, n_iter, repeat) for limit in (1, 2))
+    for k, what in enumerate(("sweep", "plain processes")):
+        print(f"{what} (n_iter={n_iter}, 2 tasks): 1 at a time {3600 / one[k]:6.0f} trials/h "
+              f"({one[k]:5.3f} s/trial), 2 at a time {3600 / two[k]:6.0f} trials/h ({two[k]:5.3f} s/trial): "
+              f"x{one[k] / two[k]:4.2f}")
     print("target: the sweep's ratio >= 1.8 on 2 idle cores; the plain-process ratio is what this machine "
           "allows right now")
 
@@ -113,7 +129,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", choices=("overhead", "concurrency"))
     parser.add_argument("--overhead-n-iter", type=int, default=20)
-    parser.add_argument("--concurrency-trials", type=int, default=8)
+    parser.add_argument("--concurrency-trials", type=int, nargs=2, default=(4, 12), metavar=("N1", "N2"))
     parser.add_argument("--concurrency-n-iter", type=int, default=1000)
     args = parser.parse_args()
 
@@ -130,7 +146,7 @@ def main() -> None:
             if args.only in (None, "overhead"):
                 overhead(root, data, (8, 24), args.overhead_n_iter, args.repeat)
             if args.only in (None, "concurrency"):
-                concurrency(root, data, args.concurrency_trials, args.concurrency_n_iter, args.repeat)
+                concurrency(root, data, tuple(args.concurrency_trials), args.concurrency_n_iter, args.repeat)
         finally:
             ray.shutdown()
 
