@@ -74,12 +74,16 @@ def set_rng_states(states: dict[str, Any]) -> None:
 
 def save(run_folder: Path, state: RunState) -> Path:
     """Write ``state`` atomically over the folder's checkpoint; returns its path."""
-    path = path_in(run_folder)
+    return write_payload(path_in(run_folder), dataclasses.asdict(state))
+
+
+def write_payload(path: Path, payload: dict[str, Any]) -> Path:
+    """``torch.save`` of ``payload`` (plus the format) to ``path``, atomically and synced to disk."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as out:
-            torch.save({"format": FORMAT, **dataclasses.asdict(state)}, out)
+            torch.save({"format": FORMAT, **payload}, out)
             out.flush()
             os.fsync(out.fileno())  # the data is on disk before the name points at it
         os.replace(tmp, path)
@@ -89,16 +93,22 @@ def save(run_folder: Path, state: RunState) -> Path:
     return path
 
 
-def load(path: Path, device: torch.device | str = "cpu") -> RunState:
-    """The checkpoint at ``path``, tensors on ``device``; a ``ConfigError`` naming the file if unreadable."""
+def read_payload(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """What ``write_payload`` wrote; a ``ConfigError`` naming the file if unreadable."""
     try:
-        # our own file (written by ``save``): it holds numpy's RNG state, which weights_only refuses
+        # our own file (written by ``write_payload``): it holds numpy's RNG state, which weights_only refuses
         saved = torch.load(path, map_location=device, weights_only=False)
     except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one-line message
         raise ConfigError(f"{path}: unreadable checkpoint ({type(err).__name__}); "
                           "pass --overwrite to start the run afresh") from None
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
         raise ConfigError(f"{path}: not a cl-rnn checkpoint of format {FORMAT}; pass --overwrite to start afresh")
+    return saved
+
+
+def load(path: Path, device: torch.device | str = "cpu") -> RunState:
+    """The checkpoint at ``path``, tensors on ``device``; a ``ConfigError`` naming the file if unreadable."""
+    saved = read_payload(path, device)
     fields = {f.name for f in dataclasses.fields(RunState)}
     return RunState(**{k: v for k, v in saved.items() if k in fields})
 

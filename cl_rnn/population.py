@@ -15,18 +15,24 @@ it or its loss diverges, so it costs nothing afterwards.
 
 The result per member is its ``Result``, or the ``TrainingDiverged`` its single run would have
 raised.  ``fallback_reason(config)`` says why a configuration cannot join a population (multitask,
-hypernetworks, replay, other network shapes): run those with ``train``. Not kept: per-task
-checkpoints (a population that dies is rerun whole).
+hypernetworks, replay, other network shapes): run those with ``train``.
+
+With ``checkpoint=PATH`` the population saves its whole state there after every task but the last
+(weights, each member's matrix, generators and outcome, the regularisers' state); called again with
+the same configurations and path it continues after that task and ends bit for bit as the
+uninterrupted population.  The file is removed when the population ends.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from cl_rnn import checkpoint as checkpoints
 from cl_rnn.batches import time_major
 from cl_rnn.config import Config
 from cl_rnn.evaluation import accuracy
@@ -35,7 +41,7 @@ from cl_rnn.nets.population_lstm import PopulationLSTM, supports
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
 from cl_rnn.population_members import Member, MemberReport
 from cl_rnn.population_methods import PopulationEWC, PopulationOrthogonal, PopulationRegulariser, PopulationSI
-from cl_rnn.population_optim import PopulationAdam, clip_by_member_norm, column
+from cl_rnn.population_optim import PopulationAdam, aligned_empty, aligned_rows, clip_by_member_norm, column
 from cl_rnn.results import Result
 from cl_rnn.rules import check
 from cl_rnn.train import TrainingDiverged, run_tasks
@@ -65,9 +71,10 @@ def population_key(config: Config) -> tuple:
     return tuple(sorted((name, value) for name, value in flags.items() if name not in MEMBER_FLAGS))
 
 
-def train_population(configs: list[Config], report: MemberReport | None = None,
-                     tasks: list | None = None) -> list[Result | TrainingDiverged]:
-    """Train ``configs`` together; see the module docstring.  ``tasks`` overrides data loading."""
+def train_population(configs: list[Config], report: MemberReport | None = None, tasks: list | None = None,
+                     checkpoint: Path | str | None = None) -> list[Result | TrainingDiverged]:
+    """Train ``configs`` together; see the module docstring.  ``tasks`` overrides data loading;
+    ``checkpoint``: the file to save to after every task and to continue from."""
     for config in configs:
         check(config)
         reason = fallback_reason(config)
@@ -78,23 +85,28 @@ def train_population(configs: list[Config], report: MemberReport | None = None,
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _Population(configs, report, tasks).run()
+        return _Population(configs, report, tasks, None if checkpoint is None else Path(checkpoint)).run()
     finally:
         torch.set_num_threads(threads)
 
 
 class _Population:
-    def __init__(self, configs: list[Config], report: MemberReport | None, tasks: list | None):
+    def __init__(self, configs: list[Config], report: MemberReport | None, tasks: list | None,
+                 checkpoint: Path | None = None):
         self.config = first = configs[0]
-        self.report = report
+        self.report, self.checkpoint = report, checkpoint
+        saved = _resumable(checkpoint, configs)
         self.tasks = run_tasks(first, tasks)
         self.net = RecurrentNet(NetSpec.from_config(first, input_size=self.tasks[0].x_train.shape[2]))
         self.lstm = PopulationLSTM(self.net, first.ts_weighting, self.tasks[0].x_train.shape[1])
         started = time.perf_counter()
-        self.members = [Member(k, c, self.net, started) for k, c in enumerate(configs)]
+        self.members = [Member(k, c, self.net, started, reuse=saved is not None) for k, c in enumerate(configs)]
         self.active = list(self.members)
-        self.theta = torch.stack([m.fresh_weights() for m in self.members])
+        self.theta = aligned_rows(torch.stack([m.fresh_weights() for m in self.members]))
         self.regularisers = self._regularisers()
+        self.first_task = 0
+        if saved is not None:
+            self._resume(saved)
 
     def _values(self, flag: str) -> list[float]:
         return [getattr(m.config, flag) for m in self.active]
@@ -117,21 +129,43 @@ class _Population:
         return found
 
     def run(self) -> list[Result | TrainingDiverged]:
-        for t in range(self.config.num_tasks):
+        for t in range(self.first_task, self.config.num_tasks):
             if not self.active:
                 break
             self._task(t)
+            if self.checkpoint is not None and t < self.config.num_tasks - 1:
+                checkpoints.write_payload(self.checkpoint, self._state(t))
+        if self.checkpoint is not None:
+            self.checkpoint.unlink(missing_ok=True)  # the population is over: nothing left to resume
         outcomes: list[Result | TrainingDiverged] = []
         for member in self.members:
             outcomes.append(member.error or member.result(finished=member.stop_reason is None))
         return outcomes
+
+    # --- checkpoints ---------------------------------------------------------------------------
+    def _state(self, task: int) -> dict[str, Any]:
+        return {"configs": [dataclasses.asdict(m.config) for m in self.members], "task": task,
+                "active": [m.index for m in self.active], "theta": self.theta,
+                "members": [m.state() for m in self.members],
+                "regularisers": [dict(vars(reg)) for reg in self.regularisers]}
+
+    def _resume(self, saved: dict[str, Any]) -> None:
+        """Continue after the saved task, exactly where the interrupted population was."""
+        for member, state in zip(self.members, saved["members"]):
+            member.load_state(state, resumed_at=saved["task"] + 1)
+        self.active = [self.members[k] for k in saved["active"]]
+        self.theta = aligned_rows(saved["theta"])
+        self.regularisers = self._regularisers()
+        for reg, state in zip(self.regularisers, saved["regularisers"]):
+            vars(reg).update(state)
+        self.first_task = saved["task"] + 1
 
     # --- one task -------------------------------------------------------------------------------
     def _task(self, t: int) -> None:
         if self.config.train_from_scratch and t > 0:
             for k, member in enumerate(self.active):
                 member.task_weights.append(self.theta[k].clone())
-            self.theta = torch.stack([m.fresh_weights() for m in self.active])
+            self.theta = aligned_rows(torch.stack([m.fresh_weights() for m in self.active]))
             self.regularisers = self._regularisers()
         data = self.tasks[t]
         x = time_major(data.x_train)
@@ -162,7 +196,7 @@ class _Population:
                                         self._values("weight_decay"))
         self.max_norm = self._column("clip_grad_norm")
         self.clipped = self.max_norm != -1
-        self.grad = torch.empty_like(self.theta)
+        self.grad = aligned_empty(*self.theta.shape, self.theta)
         self.best = _BestModels(self.theta) if self.config.use_best_models else None
         block = None
         for it in range(iterations):
@@ -186,7 +220,9 @@ class _Population:
                              for k, member in enumerate(self.active)], dtype=torch.float64)
 
     def _step(self, t: int, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, it: int) -> torch.Tensor | None:
-        """One iteration of every active member; the members kept when some diverged, else None."""
+        """One iteration of every active member; the members kept when some diverged, else None.
+
+        A member whose loss is not finite leaves before the update; the others make theirs."""
         xs = [self.net.with_task_identity(x.index_select(1, rows), t) for rows in index]
         gains = [m.gains(t) for m in self.active]
         grad, theta = self.grad, self.theta
@@ -198,16 +234,22 @@ class _Population:
             values = reg.add_grad(theta, grad, t)
             if values is not None:
                 losses = losses + values
+        survivors = None
         finite = torch.isfinite(losses)
         if not bool(finite.all()):
-            return self._diverged(finite, losses, it)
+            survivors = self._diverged(finite, losses, it)
+            if not self.active:
+                return survivors
+            # the others still take this step, as their single runs do
+            grad, theta = aligned_rows(grad[survivors]), self.theta
+            self.grad = grad
         clip_by_member_norm(grad, self.max_norm, self.clipped)
         for reg in self.regularisers:
             reg.before_step(theta, grad, self.optimizer)
         self.optimizer.step(grad)
         for reg in self.regularisers:
             reg.after_step(theta, grad)
-        return None
+        return survivors
 
     # --- members leaving ------------------------------------------------------------------------
     def _diverged(self, finite: torch.Tensor, losses: torch.Tensor, it: int) -> torch.Tensor:
@@ -224,8 +266,8 @@ class _Population:
             return None
         index = torch.tensor(keep, dtype=torch.long)
         self.active = [self.active[k] for k in keep]
-        self.theta = self.theta[index]
-        self.grad = torch.empty_like(self.theta)
+        self.theta = aligned_rows(self.theta[index])
+        self.grad = aligned_empty(*self.theta.shape, self.theta)
         for holder in [*self.regularisers]:
             holder.keep(index)
         if getattr(self, "best", None) is not None:
@@ -234,6 +276,20 @@ class _Population:
             self.optimizer.keep(keep, self.theta)
             self.max_norm, self.clipped = self.max_norm[index], self.clipped[index]
         return index
+
+
+def _resumable(path: Path | None, configs: list[Config]) -> dict[str, Any] | None:
+    """The saved state to continue from, or None; ``CheckpointMismatch`` for other configurations."""
+    if path is None or not path.is_file():
+        return None
+    saved = checkpoints.read_payload(path)
+    changed = [f"member {k}: {diff}" for k, (old, config) in enumerate(zip(saved["configs"], configs))
+               for diff in checkpoints.differences(old, config)]
+    if len(saved["configs"]) != len(configs) or changed:
+        raise checkpoints.CheckpointMismatch(
+            f"{path}: holds a population of other flags ({', '.join(changed[:3]) or 'another size'}); "
+            "remove it to start afresh")
+    return saved
 
 
 class _BestModels:

@@ -23,6 +23,7 @@ from cl_rnn.nets.masks import make_masks
 from cl_rnn.nets.rnn import RecurrentNet
 from cl_rnn.results import Result, RunFolder
 from cl_rnn.rules import during_criteria
+from cl_rnn.train import TrainingDiverged
 
 log = logging.getLogger("cl_rnn.population")
 # report(member, task, metrics): member is the position in train_population's configs
@@ -43,9 +44,10 @@ class _View(Method):
 
 
 class Member:
-    def __init__(self, index: int, config: Config, net: RecurrentNet, started: float):
+    def __init__(self, index: int, config: Config, net: RecurrentNet, started: float, reuse: bool = False):
+        """``reuse``: continue in the member's run folder (a resumed population)."""
         self.index, self.config, self.net, self.started = index, config, net, started
-        self.folder = RunFolder(config)
+        self.folder = RunFolder(config, reuse=reuse)
         self.numpy_rng = np.random.RandomState(config.random_seed)
         self.torch_rng = torch.Generator().manual_seed(config.random_seed)
         self.masks = (make_masks(config.num_tasks, net.spec.rnn, config.mask_fraction, config.random_seed)
@@ -55,6 +57,26 @@ class Member:
         self.stop_reason: str | None = None
         self.error: Exception | None = None
         self.method_name = _method_name(config, net)
+        self.earlier_seconds, self.resumed_at = 0.0, []
+
+    # --- checkpoints ----------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {"matrix": self.matrix, "task_weights": self.task_weights, "stop_reason": self.stop_reason,
+                "error": None if self.error is None else str(self.error),
+                "numpy_rng": self.numpy_rng.get_state(), "torch_rng": self.torch_rng.get_state(),
+                "seconds": self._seconds(), "resumed_at": self.resumed_at}
+
+    def load_state(self, state: dict, resumed_at: int) -> None:
+        self.matrix = state["matrix"].copy()
+        self.task_weights = list(state["task_weights"])
+        self.stop_reason = state["stop_reason"]
+        self.error = None if state["error"] is None else TrainingDiverged(state["error"])
+        self.numpy_rng.set_state(state["numpy_rng"])
+        self.torch_rng.set_state(state["torch_rng"])
+        self.earlier_seconds, self.resumed_at = state["seconds"], [*state["resumed_at"], resumed_at]
+
+    def _seconds(self) -> float:
+        return self.earlier_seconds + time.perf_counter() - self.started
 
     def fresh_weights(self) -> torch.Tensor:
         """A fresh flat vector, drawn as the single run's ``net.init_weights`` draws it."""
@@ -114,7 +136,8 @@ class Member:
                            hnet_arch="", num_train_iter=config.n_iter, finished=finished)
         return Result(accuracy_matrix=self.matrix.copy(), during=during(self.matrix), final=final(self.matrix),
                       finished=finished, stop_reason=self.stop_reason, out_dir=self.folder.path, summary=summary,
-                      compression_ratio=1.0, seconds=time.perf_counter() - self.started, method=self.method_name)
+                      compression_ratio=1.0, seconds=self._seconds(), method=self.method_name,
+                      resumed_at=list(self.resumed_at))
 
 
 def _method_name(config: Config, net: RecurrentNet) -> str:

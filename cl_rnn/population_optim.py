@@ -15,6 +15,24 @@ from cl_rnn.adam import Adam
 
 BETA2 = 0.999
 CLIP_EPS = 1e-6  # as train's clipping: scale by max_norm / (norm + 1e-6) when above
+ROW_ALIGNMENT = 64  # bytes: where torch's CPU allocator starts every tensor
+
+
+def aligned_empty(rows: int, width: int, like: torch.Tensor) -> torch.Tensor:
+    """An uninitialised [rows, width] tensor whose every row starts on a 64-byte boundary.
+
+    A single run's weights and gradient are tensors of their own, so they start there.  The
+    matmul library picks its kernels (and so its rounding) by the alignment of its operands: a
+    member's gradient is bit for bit its single run's only if its row starts where a tensor would.
+    Rows are padded to whole 64-byte blocks; the [rows, width] view is what the population uses."""
+    per_block = ROW_ALIGNMENT // like.element_size()
+    padded = -(-width // per_block) * per_block
+    return torch.empty(rows, padded, dtype=like.dtype, device=like.device)[:, :width]
+
+
+def aligned_rows(values: torch.Tensor) -> torch.Tensor:
+    """A copy of the [P, W] ``values`` with 64-byte-aligned rows (see ``aligned_empty``)."""
+    return aligned_empty(values.shape[0], values.shape[1], values).copy_(values)
 
 
 def column(values: list[float], like: torch.Tensor) -> torch.Tensor:

@@ -31,6 +31,11 @@ def tasks():
     return synthetic_tasks(num_tasks=2)
 
 
+@pytest.fixture(scope="module")
+def three_tasks():
+    return synthetic_tasks(num_tasks=3)
+
+
 def member_configs(tmp_path, prefix: str, **flags) -> list[Config]:
     return [small_config(tmp_path, n_iter=40, out_dir=str(tmp_path / f"{prefix}{k}"), **member, **flags)
             for k, member in enumerate(MEMBERS)]
@@ -62,12 +67,17 @@ def test_a_stopped_member_leaves_and_the_others_go_on(tmp_path, tasks):
     assert sorted(reports) == [(0, 0), (0, 1), (1, 0), (2, 0), (2, 1)]
 
 
-def test_a_diverging_member_fails_alone(tmp_path, tasks):
-    configs = member_configs(tmp_path, "pop")
+@pytest.mark.parametrize("method", ["finetune", "si_task_loss_only"])
+def test_a_diverging_member_fails_alone_and_the_others_stay_their_single_runs(tmp_path, three_tasks, method):
+    """The others take the step in which it diverged, and their rows move in the buffer bit for bit."""
+    configs = member_configs(tmp_path, "pop", num_tasks=3, **METHODS[method])
     configs[0] = configs[0].replace(lr=1e30)
-    results = train_population(configs, tasks=tasks)
+    results = train_population(configs, tasks=three_tasks)
     assert isinstance(results[0], TrainingDiverged)
-    assert all(result.finished for result in results[1:])
+    for config, result in zip(configs[1:], results[1:]):
+        single = train(config.replace(out_dir=config.out_dir + "_single"), tasks=three_tasks)
+        assert result.finished
+        np.testing.assert_array_equal(result.accuracy_matrix, single.accuracy_matrix)
 
 
 def test_every_member_writes_its_own_run_folder(tmp_path, tasks):
@@ -94,3 +104,49 @@ def test_members_must_share_everything_but_member_flags(tmp_path, tasks):
     assert population_key(Config(batch_size=32)) != population_key(Config())
     with pytest.raises(ValueError, match="may differ only in"):
         train_population([small_config(tmp_path), small_config(tmp_path, batch_size=8)], tasks=tasks)
+
+
+class _Crash(Exception):
+    pass
+
+
+def _crash_at(task: int):
+    def report(member: int, t: int, metrics: dict) -> None:
+        if t == task:
+            raise _Crash(f"killed in task {task}")
+    return report
+
+
+@pytest.mark.filterwarnings("ignore:--use_masks implies")
+@pytest.mark.parametrize("method", ["ewc", "si_task_loss_only", "masks+ortho", "best_models+from_scratch"])
+@pytest.mark.parametrize("crash_task", [1, 2])
+def test_a_population_continues_from_its_checkpoint_as_if_never_stopped(tmp_path, three_tasks, method, crash_task):
+    flags = dict(num_tasks=3, **METHODS[method])
+    whole = train_population(member_configs(tmp_path, "whole", **flags), tasks=three_tasks)
+    configs = member_configs(tmp_path, "pop", **flags)
+    configs[1] = configs[1].replace(lr=1e30)  # diverges in task 0 and stays failed after the restart
+    saved = tmp_path / "population.pt"
+    with pytest.raises(_Crash):
+        train_population(configs, report=_crash_at(crash_task), tasks=three_tasks, checkpoint=saved)
+    assert saved.is_file()
+    resumed = train_population(configs, tasks=three_tasks, checkpoint=saved)
+    assert not saved.is_file()  # removed once the population ended
+    assert isinstance(resumed[1], TrainingDiverged) and str(resumed[1]).startswith("training diverged: the loss became")
+    for k in (0, 2):
+        np.testing.assert_array_equal(resumed[k].accuracy_matrix, whole[k].accuracy_matrix)
+        assert resumed[k].summary == whole[k].summary and resumed[k].resumed_at == [crash_task]
+        written = json.loads((resumed[k].out_dir / "result.json").read_text())
+        assert written["finished"] and written["final"] == whole[k].final
+        assert str(resumed[k].out_dir) == configs[k].out_dir  # the same folder, not a numbered new one
+
+
+def test_a_population_checkpoint_of_other_flags_is_refused(tmp_path, three_tasks):
+    from cl_rnn.checkpoint import CheckpointMismatch
+
+    configs = member_configs(tmp_path, "pop", num_tasks=3)
+    saved = tmp_path / "population.pt"
+    with pytest.raises(_Crash):
+        train_population(configs, report=_crash_at(1), tasks=three_tasks, checkpoint=saved)
+    configs[2] = configs[2].replace(lr=0.003)
+    with pytest.raises(CheckpointMismatch, match=r"member 2: --lr=0.01 \(now 0.003\)"):
+        train_population(configs, tasks=three_tasks, checkpoint=saved)
