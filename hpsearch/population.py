@@ -13,6 +13,10 @@ that never can (hypernetwork, replay, multitask) runs plain single trials instea
 reports carry every member's latest metrics under ``members``; the scheduler sees the best
 member's objective (ASHA stops a population by its best member).  With a replacement trainer
 (``--train``) members always run one by one.
+
+A trial whose process dies is retried from its last finished task: each batched group keeps
+``train_population``'s checkpoint in the trial folder (``CHECKPOINT``), a member trained alone
+keeps ``train``'s in its run folder; members with nothing to continue from start over.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from typing import Any, Callable
 
 import torch
 
+from cl_rnn import checkpoint
 from cl_rnn.population import MEMBER_FLAGS, fallback_reason, population_key
 from hpsearch.trial import (FINISHED, OBJECTIVE, RUNNING, Report, TrainFunction, TrialPlan, failure_metrics,
                             result_metrics, task_metrics, with_objective)
@@ -32,6 +37,7 @@ from search_spaces._common import GATES
 MEMBERS = "members"  # a population trial's config and reports: one entry per member
 MEMBER_SEP = "-m"
 RUN_FOLDER = "run_{}"
+CHECKPOINT = "population_{}.pt"  # a batched group's checkpoint in the trial folder, named by its first member
 
 
 def member_id(trial_id: str, member: int) -> str:
@@ -67,20 +73,22 @@ def run_population_trial(members: list[dict[str, Any]], plan: TrialPlan, trial_d
     run_dirs = [trial_dir / RUN_FOLDER.format(k) for k in range(len(members))]
     configs: dict[int, Any] = {}
     for k, params in enumerate(members):
-        shutil.rmtree(run_dirs[k], ignore_errors=True)  # a rerun population starts over
         try:
             configs[k] = plan.config(params, run_dirs[k])
         except Exception as error:  # noqa: BLE001 - a bad configuration fails its member only
+            shutil.rmtree(run_dirs[k], ignore_errors=True)
             latest[k] = failure_metrics(error, run_dirs[k])
+    groups = _groups(configs) if train_population is not None else [[k] for k in configs]
+    for group in groups:
+        _clear_unless_resumable(group, configs, run_dirs, trial_dir)
 
     def on_task(k: int, task: int, metrics: dict[str, Any]) -> None:
         if not metrics.get("finished") and task < configs[k].num_tasks - 1:
             latest[k] = with_objective({**task_metrics(metrics), "state": RUNNING}, plan.metric)
             report(population_metrics(latest, running=True))
 
-    groups = _groups(configs) if train_population is not None else [[k] for k in configs]
     for group in groups:
-        _train_group(group, configs, run_dirs, latest, on_task, train_population, train)
+        _train_group(group, configs, run_dirs, latest, on_task, train_population, train, trial_dir)
     duration = time.perf_counter() - started
     latest = [with_objective({**m, "duration": duration}, plan.metric) for m in latest]
     report(population_metrics(latest, running=False))
@@ -96,9 +104,26 @@ def _groups(configs: dict[int, Any]) -> list[list[int]]:
     return list(groups.values())
 
 
-def _train_group(group, configs, run_dirs, latest, on_task, train_population, train) -> None:
+def _batched(group: list[int], configs: dict[int, Any]) -> bool:
+    return len(group) > 1 and fallback_reason(configs[group[0]]) is None
+
+
+def group_checkpoint(trial_dir: Path, group: list[int]) -> Path:
+    return trial_dir / CHECKPOINT.format(group[0])
+
+
+def _clear_unless_resumable(group: list[int], configs: dict[int, Any], run_dirs: list[Path], trial_dir: Path) -> None:
+    """Before an attempt: keep what an earlier attempt left to continue from, clear the rest."""
+    if _batched(group, configs) and group_checkpoint(trial_dir, group).is_file():
+        return
+    for k in group:
+        if not checkpoint.path_in(run_dirs[k]).is_file():
+            shutil.rmtree(run_dirs[k], ignore_errors=True)
+
+
+def _train_group(group, configs, run_dirs, latest, on_task, train_population, train, trial_dir) -> None:
     try:
-        if len(group) == 1 or fallback_reason(configs[group[0]]) is not None:
+        if not _batched(group, configs) or train_population is None:
             outcomes = []
             for k in group:
                 try:
@@ -107,7 +132,8 @@ def _train_group(group, configs, run_dirs, latest, on_task, train_population, tr
                     outcomes.append(error)
         else:
             outcomes = train_population([configs[k] for k in group],
-                                        report=lambda member, task, m: on_task(group[member], task, m))
+                                        report=lambda member, task, m: on_task(group[member], task, m),
+                                        checkpoint=group_checkpoint(trial_dir, group))
     except Exception as error:  # noqa: BLE001 - the whole group failed (e.g. its data)
         outcomes = [error] * len(group)
     for k, outcome in zip(group, outcomes):

@@ -133,10 +133,41 @@ def _population_trainable(config: dict[str, Any], plan: TrialPlan, train: TrainF
         from cl_rnn.train import train
     trial_dir = Path(plan.sweep_dir) / Path(tune.get_context().get_trial_dir()).name
     trial_dir.mkdir(parents=True, exist_ok=True)
+    bring_population_checkpoints(trial_dir, tune.get_checkpoint())
     (trial_dir / PID_FILE).write_text(f"{os.getpid()}\n")
     node = ray.get_runtime_context().get_node_id()
-    population.run_population_trial(config[population.MEMBERS], plan, trial_dir,
-                                    lambda metrics: tune.report({**metrics, "node": node}), train_population, train)
+    sent: dict[str, int] = {}
+    population.run_population_trial(
+        config[population.MEMBERS], plan, trial_dir,
+        lambda metrics: _report_population({**metrics, "node": node}, trial_dir, sent), train_population, train)
+
+
+def _population_checkpoints(folder: Path) -> list[Path]:
+    return sorted(folder.glob(population.CHECKPOINT.format("*")))
+
+
+def bring_population_checkpoints(trial_dir: Path, saved: tune.Checkpoint | None) -> None:
+    """A retry on a fresh node (no checkpoint of the trial's own here) takes the ones Tune kept."""
+    if saved is None or _population_checkpoints(trial_dir):
+        return
+    with saved.as_directory() as folder:
+        for path in _population_checkpoints(Path(folder)):
+            shutil.copy2(path, trial_dir / path.name)
+
+
+def _report_population(metrics: dict[str, Any], trial_dir: Path, sent: dict[str, int]) -> None:
+    """``tune.report``; a running population's report carries its checkpoints when one changed since
+    the last report that carried them (``sent``: file name -> modification time)."""
+    current = {path.name: path.stat().st_mtime_ns for path in _population_checkpoints(trial_dir)}
+    if metrics.get("state") != RUNNING or not current or current == sent:
+        tune.report(metrics)
+        return
+    with tempfile.TemporaryDirectory() as folder:  # Tune copies it into the trial's storage
+        for name in current:
+            shutil.copy2(trial_dir / name, Path(folder) / name)
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+    sent.clear()
+    sent.update(current)
 
 
 def trainable(plan: TrialPlan, train: TrainFunction | None, size: int = 1) -> Any:

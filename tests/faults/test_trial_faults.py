@@ -16,7 +16,7 @@ from hpsearch_fakes import TINY
 from cl_rnn import checkpoint
 from cl_rnn.config import Config
 from cl_rnn.train import TrainingDiverged, train
-from hpsearch import analyze, cli, journal, ray_adapter, sweep
+from hpsearch import analyze, cli, journal, population, ray_adapter, sweep
 from hpsearch.trial import FAILED, FINISHED
 import fault_trainers
 
@@ -93,19 +93,21 @@ def test_a_trial_whose_process_dies_every_time_is_failed_after_its_retries(tmp_p
         assert row["error"]  # Ray's own line about the dead worker
 
 
-def kill_mid_task(trial_dir: Path, killed: dict) -> None:
-    """SIGKILL the trial's process as soon as task 0 is checkpointed: it is then training task 1.
+def kill_mid_task(trial_dir: Path, killed: dict, saved: Path | None = None) -> None:
+    """SIGKILL the trial's process as soon as task 0 is checkpointed (``saved``, by default a single
+    trial's checkpoint): it is then training task 1.
 
     No fixed sleep before the kill: a fast machine finishes a short task within any such sleep.
     The kill lands within a poll interval (5 ms) of the checkpoint, a small fraction of a task
     (TASK_ITERATIONS iterations take over half a second even at 2000 it/s)."""
-    saved, pid_file = checkpoint.path_in(trial_dir / ray_adapter.RUN_FOLDER), trial_dir / ray_adapter.PID_FILE
+    saved = saved or checkpoint.path_in(trial_dir / ray_adapter.RUN_FOLDER)
+    pid_file = trial_dir / ray_adapter.PID_FILE
     deadline = time.monotonic() + 120
     while not (saved.is_file() and pid_file.is_file()) and time.monotonic() < deadline:
         time.sleep(0.005)
     killed["pid"] = int(pid_file.read_text())
     os.kill(killed["pid"], signal.SIGKILL)
-    killed["checkpointed_task"] = checkpoint.load(saved).task
+    killed["checkpointed_task"] = checkpoint.read_payload(saved)["task"]
 
 
 def test_a_trial_killed_mid_task_resumes_from_its_checkpoint_with_the_same_matrix(tmp_path, ray_local,
@@ -128,6 +130,50 @@ def test_a_trial_killed_mid_task_resumes_from_its_checkpoint_with_the_same_matri
     assert resumed["during"] == whole.during and resumed["final"] == whole.final
     assert (run / "accuracy_matrix.csv").read_text() == (whole.out_dir / "accuracy_matrix.csv").read_text()
     assert whole.resumed_at == [] and not np.isnan(whole.accuracy_matrix).any()
+
+
+def test_a_population_killed_mid_task_resumes_from_its_checkpoint_with_the_same_matrices(
+        tmp_path, ray_local, tiny_dataset_path):
+    flags = {**TINY, **SMALL_NET, "num_tasks": 3}
+    plan = settings(tmp_path, "killpop", num_samples=2, population=2, n_iter=TASK_ITERATIONS,
+                    data=str(tiny_dataset_path), flags=flags)
+    killed: dict = {}
+    sweep_dir = tmp_path / "killpop"
+
+    def kill() -> None:
+        trial_dir = next(_trial_dir(sweep_dir))
+        kill_mid_task(trial_dir, killed, trial_dir / population.CHECKPOINT.format(0))
+
+    watcher = threading.Thread(target=kill, daemon=True)
+    watcher.start()
+    rows = sweep.run(plan)
+    watcher.join(5)
+    assert killed.get("checkpointed_task") == 0, "the kill did not land in task 1"
+    assert len(rows) == 2 and all(row["state"] == FINISHED for row in rows)
+    for row in rows:
+        run = sweep_dir / row["run_folder"]
+        resumed = json.loads((run / "result.json").read_text())
+        assert resumed["resumed_at"] == [1]
+        config = Config(**{**json.loads((run / "config.json").read_text()), "out_dir": str(tmp_path / row["trial_id"])})
+        whole = train(config)  # the member's single run, never interrupted
+        assert resumed["during"] == whole.during and resumed["final"] == whole.final
+        assert (run / "accuracy_matrix.csv").read_text() == (whole.out_dir / "accuracy_matrix.csv").read_text()
+    assert not list(sweep_dir.glob("trial_*/" + population.CHECKPOINT.format("*")))  # removed at the end
+
+
+def test_a_population_retry_on_another_node_takes_the_checkpoints_tune_kept(tmp_path):
+    from ray import tune
+
+    kept = tmp_path / "tune_copy"
+    kept.mkdir()
+    (kept / population.CHECKPOINT.format(0)).write_bytes(b"after task 1")
+    trial_dir = tmp_path / "trial"
+    trial_dir.mkdir()
+    ray_adapter.bring_population_checkpoints(trial_dir, tune.Checkpoint.from_directory(str(kept)))  # a fresh node
+    assert (trial_dir / population.CHECKPOINT.format(0)).read_bytes() == b"after task 1"
+    (trial_dir / population.CHECKPOINT.format(0)).write_bytes(b"after task 2")  # this node's own is newer: kept
+    ray_adapter.bring_population_checkpoints(trial_dir, tune.Checkpoint.from_directory(str(kept)))
+    assert (trial_dir / population.CHECKPOINT.format(0)).read_bytes() == b"after task 2"
 
 
 def _trial_dir(sweep_dir: Path):
