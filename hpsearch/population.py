@@ -16,7 +16,8 @@ member's objective (ASHA stops a population by its best member).  With a replace
 
 A trial whose process dies is retried from its last finished task: each batched group keeps
 ``train_population``'s checkpoint in the trial folder (``CHECKPOINT``), a member trained alone
-keeps ``train``'s in its run folder; members with nothing to continue from start over.
+keeps ``train``'s in its run folder; members with nothing to continue from start over.  A group
+whose members all ended in an earlier attempt reports their saved results instead of training.
 """
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ import torch
 
 from cl_rnn import checkpoint
 from cl_rnn.population import MEMBER_FLAGS, fallback_reason, population_key
-from hpsearch.trial import (FINISHED, OBJECTIVE, RUNNING, Report, TrainFunction, TrialPlan, failure_metrics,
-                            result_metrics, task_metrics, with_objective)
+from hpsearch.trial import (FINISHED, OBJECTIVE, RUNNING, Report, TrainFunction, TrialPlan, ended_result,
+                            failure_metrics, result_metrics, task_metrics, with_objective)
 from search_spaces._common import GATES
 
 MEMBERS = "members"  # a population trial's config and reports: one entry per member
@@ -112,25 +113,39 @@ def group_checkpoint(trial_dir: Path, group: list[int]) -> Path:
     return trial_dir / CHECKPOINT.format(group[0])
 
 
+def _ended(group: list[int], configs: dict[int, Any]) -> list[Any] | None:
+    """Every member's saved result when the whole group already ended (see ``ended_result``)."""
+    ended = [ended_result(configs[k]) for k in group]
+    return None if any(result is None for result in ended) else ended
+
+
 def _clear_unless_resumable(group: list[int], configs: dict[int, Any], run_dirs: list[Path], trial_dir: Path) -> None:
     """Before an attempt: keep what an earlier attempt left to continue from, clear the rest."""
-    if _batched(group, configs) and group_checkpoint(trial_dir, group).is_file():
+    if _ended(group, configs) is not None:
+        return
+    if _batched(group, configs):
+        if not group_checkpoint(trial_dir, group).is_file():
+            for k in group:
+                shutil.rmtree(run_dirs[k], ignore_errors=True)
         return
     for k in group:
-        if not checkpoint.path_in(run_dirs[k]).is_file():
+        if not checkpoint.path_in(run_dirs[k]).is_file() and ended_result(configs[k]) is None:
             shutil.rmtree(run_dirs[k], ignore_errors=True)
 
 
 def _train_group(group, configs, run_dirs, latest, on_task, train_population, train, trial_dir) -> None:
     try:
-        if not _batched(group, configs) or train_population is None:
+        outcomes = _ended(group, configs)  # the group ended in an earlier attempt: its results stand
+        if outcomes is None and (not _batched(group, configs) or train_population is None):
             outcomes = []
             for k in group:
                 try:
-                    outcomes.append(train(configs[k], report=lambda task, m, k=k: on_task(k, task, m)))
+                    ended = ended_result(configs[k])
+                    outcomes.append(ended if ended is not None else
+                                    train(configs[k], report=lambda task, m, k=k: on_task(k, task, m)))
                 except Exception as error:  # noqa: BLE001 - as a single trial: this member failed
                     outcomes.append(error)
-        else:
+        elif outcomes is None:
             outcomes = train_population([configs[k] for k in group],
                                         report=lambda member, task, m: on_task(group[member], task, m),
                                         checkpoint=group_checkpoint(trial_dir, group))

@@ -9,7 +9,6 @@ logs without its TensorBoard one (which complains about the -inf of failed trial
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import math
 import os
@@ -39,7 +38,7 @@ from hpsearch import journal, progress, records  # noqa: E402
 from hpsearch import population  # noqa: E402
 from hpsearch.sweep import SweepSettings  # noqa: E402
 from hpsearch.trial import FAILED, OBJECTIVE, RUNNING, TrainFunction, TrialPlan, run_trial  # noqa: E402
-from hpsearch.trial import failure_metrics, result_metrics  # noqa: E402
+from hpsearch.trial import ended_result, failure_metrics, result_metrics  # noqa: E402
 
 RUN_FOLDER = "run"  # inside each trial's folder
 PID_FILE = "worker.pid"  # inside each trial's folder: the process running the trial (its latest attempt)
@@ -82,19 +81,9 @@ def _trainable(config: dict[str, Any], plan: TrialPlan, train: TrainFunction | N
 
 
 def _train_unless_ended(config: Any, report: Any = None, train: TrainFunction | None = None) -> Any:
-    """A trial that ended before (its driver died before Ray's snapshot said so) reports its saved
-    result instead of training again: a finished result is never rerun, never overwritten."""
-    ended = results.read_ended(Path(config.out_dir))
-    if ended is not None and not checkpoint.differences(_saved_config(Path(config.out_dir)), config):
-        return ended
-    return train(config, report=report)
-
-
-def _saved_config(run_dir: Path) -> dict[str, Any]:
-    try:
-        return json.loads((run_dir / "config.json").read_text())
-    except (OSError, ValueError):
-        return {}
+    """A trial that ended before (see ``hpsearch.trial.ended_result``) reports its saved result."""
+    ended = ended_result(config)
+    return ended if ended is not None else train(config, report=report)
 
 
 def prepare_run_folder(run_dir: Path, saved: tune.Checkpoint | None) -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from cl_rnn.config import FIELDS
 from cl_rnn.results import write_atomic
-from hpsearch.trial import FAILED, FINISHED, PRUNED, RUNNING
+from hpsearch.trial import FAILED, PRUNED, RUNNING
 
 TRIALS_CSV = "trials.csv"
 INFO = ["trial_id", "state", "during_mean", "final_mean", "min_during_accuracy", "min_final_accuracy",

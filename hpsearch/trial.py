@@ -5,6 +5,7 @@ passes ``tune.report`` as ``report``; tests and benchmarks can call it directly.
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -72,6 +73,24 @@ def result_metrics(result: Any) -> dict[str, Any]:
     return {"task": max(done - 1, 0), "tasks_done": done, **summarize(during, final),
             "state": FINISHED if result.finished else PRUNED, "stop_reason": result.stop_reason or "",
             "run_folder": str(result.out_dir), "error": "", "train_seconds": float(result.seconds)}
+
+
+def ended_result(config: Config) -> Any:
+    """The saved Result of a run that already ended in ``config.out_dir`` with these flags, else None.
+
+    A trial that ended just before its sweep's driver died (before Ray's snapshot recorded it) is
+    started again on resume: it reports this instead of training again, so a finished result is
+    never rerun, never overwritten."""
+    from cl_rnn import checkpoint, results
+
+    ended = results.read_ended(Path(config.out_dir))
+    if ended is None:
+        return None
+    try:
+        saved = json.loads((Path(config.out_dir) / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return None if checkpoint.differences(saved, config) else ended
 
 
 def failure_metrics(error: BaseException, out_dir: Path | str) -> dict[str, Any]:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-import warnings
 from pathlib import Path
 
 import pytest

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from cl_rnn.config import Config
 from cl_rnn.evaluation import task_loss
 from cl_rnn.methods import fisher
 from cl_rnn.methods.build import build_method

@@ -7,7 +7,6 @@ against a direct, in-memory reading of the spec.
 """
 from __future__ import annotations
 
-import io
 import tarfile
 from pathlib import Path
 

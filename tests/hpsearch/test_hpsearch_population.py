@@ -123,3 +123,27 @@ def test_asha_stops_populations(tmp_path, ray_local):
     stopped = [row for row in rows if row["state"] != FINISHED]
     assert len(rows) == 8 and stopped and len(stopped) < 8
     assert all("scheduler" in row["stop_reason"] for row in stopped)
+
+
+def test_a_population_that_ended_is_not_trained_again(tmp_path, tiny_dataset_path):
+    """A population trial started again after it ended (its driver died before Ray recorded the end)
+    reports its members' saved results: their folders are not rewritten."""
+    from cl_rnn.population import train_population
+    from cl_rnn.train import train
+    from hpsearch.population import run_population_trial
+    from hpsearch.trial import TrialPlan
+
+    plan = TrialPlan("finetune", {**hpsearch_fakes.TINY, "n_iter": 20, "data": str(tiny_dataset_path),
+                                  "rnn_arch": "32", "batch_size": 64}, "final", str(tmp_path))
+    members = [{"lr": 0.001}, {"lr": 0.002}]
+    first = run_population_trial(members, plan, tmp_path / "trial_x", lambda metrics: None, train_population, train)
+    stamps = sorted(p.stat().st_mtime_ns for p in (tmp_path / "trial_x").glob("run_*/result.json"))
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("an ended population was trained again")
+
+    again = run_population_trial(members, plan, tmp_path / "trial_x", lambda metrics: None, must_not_train,
+                                 must_not_train)
+    assert [m["final_mean"] for m in again] == [m["final_mean"] for m in first]
+    assert all(m["state"] == FINISHED for m in again)
+    assert sorted(p.stat().st_mtime_ns for p in (tmp_path / "trial_x").glob("run_*/result.json")) == stamps
