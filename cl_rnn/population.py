@@ -133,8 +133,6 @@ class _Population:
             if not self.active:
                 break
             self._task(t)
-            if self.checkpoint is not None and t < self.config.num_tasks - 1:
-                checkpoints.write_payload(self.checkpoint, self._state(t))
         if self.checkpoint is not None:
             self.checkpoint.unlink(missing_ok=True)  # the population is over: nothing left to resume
         outcomes: list[Result | TrainingDiverged] = []
@@ -175,9 +173,14 @@ class _Population:
         last = t == self.config.num_tasks - 1
         for reg in self.regularisers:
             reg.after_task(self.theta, t, last, lambda: self._fisher(t, data))
-        for k, member in enumerate(list(self.active)):
-            member.record(t, member.evaluate(self.theta[k], self.tasks, accuracy), self.report)
+        recorded = [(member, member.record(t, member.evaluate(self.theta[k], self.tasks, accuracy)))
+                    for k, member in enumerate(list(self.active))]
         self._drop_stopped()
+        if self.checkpoint is not None and not last:  # before the reports: a trial's report carries it
+            checkpoints.write_payload(self.checkpoint, self._state(t))
+        if self.report is not None:
+            for member, metrics in recorded:
+                self.report(member.index, t, metrics)
 
     def _fisher(self, t: int, data) -> torch.Tensor:
         config = self.config

@@ -109,8 +109,9 @@ class Member:
         return row
 
     # --- after a task ---------------------------------------------------------------------------
-    def record(self, t: int, row: np.ndarray, report: MemberReport | None) -> None:
-        """Store row t, write the folder, report; stop the member below its criterion."""
+    def record(self, t: int, row: np.ndarray) -> dict:
+        """Store row t and write the folder; stop the member below its criterion.  Returns the
+        metrics to report (``train``'s)."""
         self.matrix[t] = row
         last = t == self.config.num_tasks - 1
         self.folder.write(self.result(finished=last), self.config.random_seed)
@@ -120,11 +121,10 @@ class Member:
                    "finished": last}
         log.info("member %d, task %d: during %.2f%%, mean final %.2f%%", self.index, t, row[t],
                  metrics["final_mean"])
-        if report is not None:
-            report(self.index, t, metrics)
         criterion = during_criteria(self.config)[t] if not last else -1
         if criterion != -1 and row[t] < criterion:
             self.stop(f"during_acc_criterion: task {t} reached {row[t]:.2f}% < {criterion:g}%")
+        return metrics
 
     def stop(self, reason: str, error: Exception | None = None) -> None:
         self.stop_reason, self.error = reason, error
