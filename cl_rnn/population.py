@@ -170,6 +170,8 @@ class _Population:
         for reg in self.regularisers:
             reg.before_task(self.theta, t)
         self._optimise(t, x, data.y_train)
+        if not self.active:
+            return  # every member diverged in this task: nothing left to update or evaluate
         last = t == self.config.num_tasks - 1
         for reg in self.regularisers:
             reg.after_task(self.theta, t, last, lambda: self._fisher(t, data))

@@ -80,6 +80,13 @@ def test_a_diverging_member_fails_alone_and_the_others_stay_their_single_runs(tm
         np.testing.assert_array_equal(result.accuracy_matrix, single.accuracy_matrix)
 
 
+@pytest.mark.parametrize("method", ["ewc", "si"])
+def test_a_population_whose_members_all_diverge_fails_each_member(tmp_path, tasks, method):
+    configs = [config.replace(lr=1e30) for config in member_configs(tmp_path, "pop", **METHODS[method])]
+    results = train_population(configs, tasks=tasks)
+    assert all(isinstance(result, TrainingDiverged) for result in results)
+
+
 def test_every_member_writes_its_own_run_folder(tmp_path, tasks):
     configs = member_configs(tmp_path, "pop")
     results = train_population(configs, tasks=tasks)
