@@ -36,6 +36,7 @@ from cl_rnn import checkpoint as checkpoints
 from cl_rnn.batches import time_major
 from cl_rnn.config import Config
 from cl_rnn.evaluation import accuracy
+from cl_rnn.methods.base import load_tensor_state, tensor_state
 from cl_rnn.methods.fisher import empirical_fisher
 from cl_rnn.nets.population_lstm import PopulationLSTM, supports
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
@@ -119,7 +120,7 @@ class _Population:
     def _regularisers(self) -> list[PopulationRegulariser]:
         config, found = self.config, []
         if config.use_ewc:
-            found.append(PopulationEWC(self._column("ewc_lambda"), self._column("ewc_lambda"), config.ewc_gamma))
+            found.append(PopulationEWC(self._column("ewc_lambda", 0.5), self._column("ewc_lambda"), config.ewc_gamma))
         if config.use_si:
             found.append(PopulationSI(self._column("si_lambda"), self._column("si_lambda", 2.0),
                                       config.si_task_loss_only, self.theta))
@@ -145,7 +146,7 @@ class _Population:
         return {"configs": [dataclasses.asdict(m.config) for m in self.members], "task": task,
                 "active": [m.index for m in self.active], "theta": self.theta,
                 "members": [m.state() for m in self.members],
-                "regularisers": [dict(vars(reg)) for reg in self.regularisers]}
+                "regularisers": [tensor_state(reg) for reg in self.regularisers]}
 
     def _resume(self, saved: dict[str, Any]) -> None:
         """Continue after the saved task, exactly where the interrupted population was."""
@@ -155,7 +156,7 @@ class _Population:
         self.theta = aligned_rows(saved["theta"])
         self.regularisers = self._regularisers()
         for reg, state in zip(self.regularisers, saved["regularisers"]):
-            vars(reg).update(state)
+            load_tensor_state(reg, state)
         self.first_task = saved["task"] + 1
 
     # --- one task -------------------------------------------------------------------------------
@@ -166,7 +167,7 @@ class _Population:
             self.theta = aligned_rows(torch.stack([m.fresh_weights() for m in self.active]))
             self.regularisers = self._regularisers()
         data = self.tasks[t]
-        x = time_major(data.x_train)
+        x = self.net.with_task_identity(time_major(data.x_train), t)  # once per task, not per step
         for reg in self.regularisers:
             reg.before_task(self.theta, t)
         self._optimise(t, x, data.y_train)
@@ -176,7 +177,7 @@ class _Population:
         for reg in self.regularisers:
             reg.after_task(self.theta, t, last, lambda: self._fisher(t, data))
         recorded = [(member, member.record(t, member.evaluate(self.theta[k], self.tasks, accuracy)))
-                    for k, member in enumerate(list(self.active))]
+                    for k, member in enumerate(self.active)]
         self._drop_stopped()
         if self.checkpoint is not None and not last:  # before the reports: a trial's report carries it
             checkpoints.write_payload(self.checkpoint, self._state(t))
@@ -228,7 +229,7 @@ class _Population:
         """One iteration of every active member; the members kept when some diverged, else None.
 
         A member whose loss is not finite leaves before the update; the others make theirs."""
-        xs = [self.net.with_task_identity(x.index_select(1, rows), t) for rows in index]
+        xs = [x.index_select(1, rows) for rows in index]
         gains = [m.gains(t) for m in self.active]
         grad, theta = self.grad, self.theta
         losses = self.lstm.loss_and_grad(theta, xs, y[index], t, gains, grad)
@@ -258,28 +259,31 @@ class _Population:
 
     # --- members leaving ------------------------------------------------------------------------
     def _diverged(self, finite: torch.Tensor, losses: torch.Tensor, it: int) -> torch.Tensor:
+        """Stop the members whose loss is not finite; mid-task, the task's optimiser, clipping and
+        best-model state leave with them.  Returns the positions of the members kept."""
         for k in torch.nonzero(~finite).flatten().tolist():
             value = float(losses[k])
             error = TrainingDiverged(f"training diverged: the loss became {value} at iteration {it} "
                                      f"(try a smaller --lr or --clip_grad_norm)")
             self.active[k].stop(f"loss became {value} at iteration {it}", error)
-        return self._drop_stopped()
+        index = self._drop_stopped()
+        self.optimizer.keep(index.tolist(), self.theta)
+        self.max_norm, self.clipped = self.max_norm[index], self.clipped[index]
+        if self.best is not None:
+            self.best.keep(index)
+        return index
 
     def _drop_stopped(self) -> torch.Tensor | None:
+        """Stopped members leave the weights and the regularisers' state; the positions kept, or
+        None when every member goes on."""
         keep = [k for k, m in enumerate(self.active) if m.stop_reason is None]
         if len(keep) == len(self.active):
             return None
         index = torch.tensor(keep, dtype=torch.long)
         self.active = [self.active[k] for k in keep]
         self.theta = aligned_rows(self.theta[index])
-        self.grad = aligned_empty(*self.theta.shape, self.theta)
-        for holder in [*self.regularisers]:
-            holder.keep(index)
-        if getattr(self, "best", None) is not None:
-            self.best.keep(index)
-        if hasattr(self, "optimizer"):
-            self.optimizer.keep(keep, self.theta)
-            self.max_norm, self.clipped = self.max_norm[index], self.clipped[index]
+        for reg in self.regularisers:
+            reg.keep(index)
         return index
 
 

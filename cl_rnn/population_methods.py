@@ -47,24 +47,27 @@ class PopulationRegulariser:
 def _quadratic(theta, anchor, importance, strength, twice, grad) -> torch.Tensor:
     """strength * sum importance (theta - anchor)^2 per member; its gradient, ``weighted * twice`` with
     ``twice`` = float32(2 strength) as in ``quadratic.py``'s backward, is added to ``grad``."""
-    weighted = (theta - anchor).mul_(importance)
-    values = strength.view(-1) * torch.einsum("pw,pw->p", weighted, theta - anchor)
+    diff = theta - anchor
+    weighted = diff * importance
+    values = strength.view(-1) * torch.einsum("pw,pw->p", weighted, diff)
     grad.add_(weighted * twice)
     return values
 
 
 class PopulationEWC(PopulationRegulariser):
-    """Online EWC: F <- F_new + gamma F (after every task but the last), anchor <- theta."""
+    """Online EWC: F <- F_new + gamma F (after every task but the last), anchor <- theta.
 
-    def __init__(self, strength: torch.Tensor, twice: torch.Tensor, gamma: float):
-        self.strength, self.twice, self.gamma = strength, twice, gamma
+    ``half``: lambda / 2 per member (the penalty's factor); ``twice``: lambda (its gradient's)."""
+
+    def __init__(self, half: torch.Tensor, twice: torch.Tensor, gamma: float):
+        self.half, self.twice, self.gamma = half, twice, gamma
         self.fisher: torch.Tensor | None = None
         self.anchor: torch.Tensor | None = None
 
     def add_grad(self, theta, grad, task):
         if self.fisher is None:
             return None
-        return _quadratic(theta, self.anchor, self.fisher, self.strength / 2, self.twice, grad)
+        return _quadratic(theta, self.anchor, self.fisher, self.half, self.twice, grad)
 
     def after_task(self, theta, task, last, fisher):
         if last:
@@ -84,8 +87,8 @@ class PopulationSI(PopulationRegulariser):
         self.start = theta.clone()
         self.importance: torch.Tensor | None = None
         self.anchor: torch.Tensor | None = None
-        self.task_grad: torch.Tensor | None = None
-        self.before: torch.Tensor | None = None
+        self._task_grad: torch.Tensor | None = None
+        self._before: torch.Tensor | None = None
 
     def add_grad(self, theta, grad, task):
         if self.importance is None:
@@ -97,19 +100,19 @@ class PopulationSI(PopulationRegulariser):
         self.omega.zero_()
 
     def after_task_loss(self, grad):
-        self.task_grad = grad.clone()
+        self._task_grad = grad.clone()
 
     def before_step(self, theta, grad, optimizer):
         if self.wants_task_grads:  # with the update each member's Adam would make from the task loss alone
             for omega, member, row, task_grad in zip(self.omega.unbind(0), optimizer.members, optimizer.rows,
-                                                     self.task_grad.unbind(0)):
+                                                     self._task_grad.unbind(0)):
                 add_adam_path(omega, member, row, task_grad)
         else:
-            self.before = theta.clone()
+            self._before = theta.clone()
 
     def after_step(self, theta, grad):
         if not self.wants_task_grads:
-            self.omega.addcmul_(grad, theta - self.before, value=-1)
+            self.omega.addcmul_(grad, theta - self._before, value=-1)
 
     def after_task(self, theta, task, last, fisher):
         if last:
