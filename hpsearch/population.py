@@ -79,9 +79,10 @@ def run_population_trial(members: list[dict[str, Any]], plan: TrialPlan, trial_d
         except Exception as error:  # noqa: BLE001 - a bad configuration fails its member only
             shutil.rmtree(run_dirs[k], ignore_errors=True)
             latest[k] = failure_metrics(error, run_dirs[k])
-    groups = _groups(configs) if train_population is not None else [[k] for k in configs]
+    groups = batch_groups(configs) if train_population is not None else [[k] for k in configs]
+    ended = {k: ended_result(config) for k, config in configs.items()}  # results of an earlier attempt
     for group in groups:
-        _clear_unless_resumable(group, configs, run_dirs, trial_dir)
+        _clear_unless_resumable(group, ended, run_dirs, trial_dir)
 
     def on_task(k: int, task: int, metrics: dict[str, Any]) -> None:
         if not metrics.get("finished") and task < configs[k].num_tasks - 1:
@@ -89,63 +90,57 @@ def run_population_trial(members: list[dict[str, Any]], plan: TrialPlan, trial_d
             report(population_metrics(latest, running=True))
 
     for group in groups:
-        _train_group(group, configs, run_dirs, latest, on_task, train_population, train, trial_dir)
+        _train_group(group, configs, ended, run_dirs, latest, on_task, train_population, train, trial_dir)
     duration = time.perf_counter() - started
     latest = [with_objective({**m, "duration": duration}, plan.metric) for m in latest]
     report(population_metrics(latest, running=False))
     return latest
 
 
-def _groups(configs: dict[int, Any]) -> list[list[int]]:
-    """Members that can train together; a member that cannot be batched is a group of its own."""
-    groups: dict[Any, list[int]] = {}
+def batch_groups(configs: dict[int, Any], size: int | None = None) -> list[list[int]]:
+    """Keys of the configurations to train together (equal ``population_key``), at most ``size``
+    per group; a configuration that cannot be batched is a group of its own."""
+    groups: dict[Any, list[list[int]]] = {}
     for k, config in configs.items():
         key = population_key(config) if fallback_reason(config) is None else ("single", k)
-        groups.setdefault(key, []).append(k)
-    return list(groups.values())
-
-
-def _batched(group: list[int], configs: dict[int, Any]) -> bool:
-    return len(group) > 1 and fallback_reason(configs[group[0]]) is None
+        chunks = groups.setdefault(key, [[]])
+        if len(chunks[-1]) == size:
+            chunks.append([])
+        chunks[-1].append(k)
+    return [chunk for chunks in groups.values() for chunk in chunks]
 
 
 def group_checkpoint(trial_dir: Path, group: list[int]) -> Path:
     return trial_dir / CHECKPOINT.format(group[0])
 
 
-def _ended(group: list[int], configs: dict[int, Any]) -> list[Any] | None:
-    """Every member's saved result when the whole group already ended (see ``ended_result``)."""
-    ended = [ended_result(configs[k]) for k in group]
-    return None if any(result is None for result in ended) else ended
+def _clear_unless_resumable(group: list[int], ended: dict[int, Any], run_dirs: list[Path], trial_dir: Path) -> None:
+    """Before an attempt: keep what an earlier attempt left to continue from, clear the rest.
 
-
-def _clear_unless_resumable(group: list[int], configs: dict[int, Any], run_dirs: list[Path], trial_dir: Path) -> None:
-    """Before an attempt: keep what an earlier attempt left to continue from, clear the rest."""
-    if _ended(group, configs) is not None:
+    A group of several members trains as one population (``batch_groups``); one member trains alone."""
+    if all(ended[k] is not None for k in group):
         return
-    if _batched(group, configs):
+    if len(group) > 1:
         if not group_checkpoint(trial_dir, group).is_file():
             for k in group:
                 shutil.rmtree(run_dirs[k], ignore_errors=True)
         return
     for k in group:
-        if not checkpoint.path_in(run_dirs[k]).is_file() and ended_result(configs[k]) is None:
+        if not checkpoint.path_in(run_dirs[k]).is_file() and ended[k] is None:
             shutil.rmtree(run_dirs[k], ignore_errors=True)
 
 
-def _train_group(group, configs, run_dirs, latest, on_task, train_population, train, trial_dir) -> None:
+def _train_group(group, configs, ended, run_dirs, latest, on_task, train_population, train, trial_dir) -> None:
     try:
-        outcomes = _ended(group, configs)  # the group ended in an earlier attempt: its results stand
-        if outcomes is None and (not _batched(group, configs) or train_population is None):
-            outcomes = []
-            for k in group:
-                try:
-                    ended = ended_result(configs[k])
-                    outcomes.append(ended if ended is not None else
-                                    train(configs[k], report=lambda task, m, k=k: on_task(k, task, m)))
-                except Exception as error:  # noqa: BLE001 - as a single trial: this member failed
-                    outcomes.append(error)
-        elif outcomes is None:
+        if all(ended[k] is not None for k in group):  # the group ended in an earlier attempt: its results stand
+            outcomes = [ended[k] for k in group]
+        elif len(group) == 1:
+            (k,) = group
+            try:
+                outcomes = [train(configs[k], report=lambda task, m: on_task(k, task, m))]
+            except Exception as error:  # noqa: BLE001 - as a single trial: this member failed
+                outcomes = [error]
+        else:
             outcomes = train_population([configs[k] for k in group],
                                         report=lambda member, task, m: on_task(group[member], task, m),
                                         checkpoint=group_checkpoint(trial_dir, group))

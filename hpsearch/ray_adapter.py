@@ -36,6 +36,7 @@ import search_spaces  # noqa: E402
 from cl_rnn import checkpoint, results  # noqa: E402
 from hpsearch import journal, progress, records  # noqa: E402
 from hpsearch import population  # noqa: E402
+from hpsearch.population import batch_groups  # noqa: E402 - run_configs has a parameter named population
 from hpsearch.sweep import SweepSettings  # noqa: E402
 from hpsearch.trial import FAILED, OBJECTIVE, RUNNING, TrainFunction, TrialPlan, run_trial  # noqa: E402
 from hpsearch.trial import ended_result, failure_metrics, result_metrics  # noqa: E402
@@ -67,15 +68,35 @@ def node_ids() -> set[str]:
     return {node["NodeID"] for node in ray.nodes() if node["Alive"]}
 
 
+def _trial_dir(plan: TrialPlan) -> Path:
+    return Path(plan.sweep_dir) / Path(tune.get_context().get_trial_dir()).name
+
+
+def _start_attempt(trial_dir: Path) -> str:
+    """Record which process runs this attempt of the trial; returns the node it runs on."""
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    (trial_dir / PID_FILE).write_text(f"{os.getpid()}\n")
+    return ray.get_runtime_context().get_node_id()
+
+
+def _report_with(metrics: dict[str, Any], files: list[Path]) -> None:
+    """``tune.report``; ``files`` (checkpoints) travel with it: Tune copies them into the trial's storage."""
+    if not files:
+        tune.report(metrics)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        for path in files:
+            shutil.copy2(path, Path(folder) / path.name)
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+
+
 def _trainable(config: dict[str, Any], plan: TrialPlan, train: TrainFunction | None) -> None:
     if train is None:
         from cl_rnn.train import train
-    trial_dir = Path(plan.sweep_dir) / Path(tune.get_context().get_trial_dir()).name
+    trial_dir = _trial_dir(plan)
     run_dir = trial_dir / RUN_FOLDER
     prepare_run_folder(run_dir, tune.get_checkpoint())
-    trial_dir.mkdir(parents=True, exist_ok=True)
-    (trial_dir / PID_FILE).write_text(f"{os.getpid()}\n")
-    node = ray.get_runtime_context().get_node_id()
+    node = _start_attempt(trial_dir)
     run_trial(config, plan, run_dir, lambda metrics: _report({**metrics, "node": node}, run_dir),
               functools.partial(_train_unless_ended, train=train))
 
@@ -103,12 +124,7 @@ def prepare_run_folder(run_dir: Path, saved: tune.Checkpoint | None) -> None:
 def _report(metrics: dict[str, Any], run_dir: Path) -> None:
     """``tune.report``; a running trial's report carries the checkpoint of the task it reports."""
     saved = checkpoint.path_in(run_dir)
-    if metrics.get("state") != RUNNING or not saved.is_file():
-        tune.report(metrics)
-        return
-    with tempfile.TemporaryDirectory() as folder:  # Tune copies it into the trial's storage
-        shutil.copy2(saved, Path(folder) / checkpoint.FILE)
-        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+    _report_with(metrics, [saved] if metrics.get("state") == RUNNING and saved.is_file() else [])
 
 
 def _trial_dirname(trial: Any) -> str:
@@ -120,11 +136,9 @@ def _population_trainable(config: dict[str, Any], plan: TrialPlan, train: TrainF
     if train is None:
         from cl_rnn.population import train_population
         from cl_rnn.train import train
-    trial_dir = Path(plan.sweep_dir) / Path(tune.get_context().get_trial_dir()).name
-    trial_dir.mkdir(parents=True, exist_ok=True)
+    trial_dir = _trial_dir(plan)
+    node = _start_attempt(trial_dir)
     bring_population_checkpoints(trial_dir, tune.get_checkpoint())
-    (trial_dir / PID_FILE).write_text(f"{os.getpid()}\n")
-    node = ray.get_runtime_context().get_node_id()
     sent: dict[str, int] = {}
     population.run_population_trial(
         config[population.MEMBERS], plan, trial_dir,
@@ -148,13 +162,10 @@ def _report_population(metrics: dict[str, Any], trial_dir: Path, sent: dict[str,
     """``tune.report``; a running population's report carries its checkpoints when one changed since
     the last report that carried them (``sent``: file name -> modification time)."""
     current = {path.name: path.stat().st_mtime_ns for path in _population_checkpoints(trial_dir)}
-    if metrics.get("state") != RUNNING or not current or current == sent:
-        tune.report(metrics)
+    if metrics.get("state") != RUNNING or current == sent:
+        _report_with(metrics, [])
         return
-    with tempfile.TemporaryDirectory() as folder:  # Tune copies it into the trial's storage
-        for name in current:
-            shutil.copy2(trial_dir / name, Path(folder) / name)
-        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+    _report_with(metrics, [trial_dir / name for name in current])
     sent.clear()
     sent.update(current)
 
@@ -376,7 +387,7 @@ def run_configs(configs: list[Any], storage: Path, address: str | None = None, v
     fixed = tune.with_parameters(_fixed_trainable, configs=configs, train=train)
     if population == 0:
         population = math.ceil(len(configs) / max(1, int(ray.cluster_resources().get("CPU", 1))))
-    groups = population_groups(configs, population if train is None else 1)
+    groups = batch_groups(dict(enumerate(configs)), population if train is None else 1)
     try:
         tuner = tune.Tuner(
             tune.with_resources(fixed, {"cpu": 1}),
@@ -395,17 +406,3 @@ def run_configs(configs: list[Any], storage: Path, address: str | None = None, v
         for k, error in zip(result.config["indices"], reported):
             errors[k] = error
     return errors
-
-
-def population_groups(configs: list[Any], size: int) -> list[list[int]]:
-    """Indices of configurations to train together: at most ``size``, batchable and alike."""
-    from cl_rnn.population import fallback_reason, population_key
-
-    groups: dict[Any, list[list[int]]] = {}
-    for k, config in enumerate(configs):
-        key = population_key(config) if size > 1 and fallback_reason(config) is None else ("single", k)
-        chunks = groups.setdefault(key, [[]])
-        if len(chunks[-1]) == size:
-            chunks.append([])
-        chunks[-1].append(k)
-    return [chunk for chunks in groups.values() for chunk in chunks]

@@ -9,7 +9,7 @@ import optuna
 import hpsearch_fakes
 from hpsearch import journal, sweep
 from hpsearch.analyze import load_runs, read_matrix, select
-from hpsearch.population import ray_trial_id
+from hpsearch.population import batch_groups, ray_trial_id
 from hpsearch.seeds import SEEDS_DIR, rerun_dir, run_seeds
 from hpsearch.trial import FINISHED
 
@@ -56,7 +56,7 @@ def test_seed_reruns_train_as_one_population(tmp_path, ray_local, tiny_dataset_p
                       out_dir=str(sweep_dir / "trial_x" / "run"))
     train(original)
     configs = [original.replace(random_seed=s, out_dir=str(tmp_path / f"c{s}")) for s in range(3)]
-    assert ray_adapter.population_groups(configs, 2) == [[0, 1], [2]]
+    assert batch_groups(dict(enumerate(configs)), 2) == [[0, 1], [2]]
     runner = functools.partial(ray_adapter.run_configs, storage=sweep_dir / SEEDS_DIR, population=3)
     rows, stats = run_seeds(sweep_dir, load_runs(sweep_dir), runner, num_seeds=3)
     assert list(rows["seed"]) == [5, 0, 1] and list(rows["state"]) == [FINISHED] * 3
