@@ -184,13 +184,17 @@ def parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+# How a flag's text becomes its value, by the field's type.
+FLAG_TYPES = {"bool": parse_bool, "int": int, "float": float, "str": str}
+
+
 def _add_flag(group: argparse._ArgumentGroup, f: dataclasses.Field) -> None:
     meta = f.metadata
     help_text = f"{meta['help']} Default: {f.default!r}."
     if f.type in ("bool", bool) and f.default is False:
         group.add_argument(f"--{f.name}", action="store_true", help=meta["help"])
         return
-    kind = {"bool": parse_bool, "int": int, "float": float, "str": str}[str(f.type)]
+    kind = FLAG_TYPES[str(f.type)]
     group.add_argument(f"--{f.name}", type=kind, default=f.default, choices=meta["choices"],
                        help=help_text)
 

@@ -402,7 +402,7 @@ def run_configs(configs: list[Any], storage: Path, address: str | None = None, v
     errors = ["the rerun did not report"] * len(configs)
     for result in grid:
         reported = (result.metrics or {}).get("errors") or [str(result.error) if result.error else
-                                                             "the rerun did not report"] * len(groups)
+                                                             "the rerun did not report"] * len(result.config["indices"])
         for k, error in zip(result.config["indices"], reported):
             errors[k] = error
     return errors

@@ -6,6 +6,7 @@ plus ``sweep.json`` (these settings), ``trials.csv`` and ``optuna.journal``.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import importlib
 import json
@@ -18,7 +19,7 @@ from typing import Any
 import optuna
 
 import search_spaces
-from cl_rnn.config import FIELDS, parse_bool
+from cl_rnn.config import FIELDS, FLAG_TYPES
 from cl_rnn.results import write_atomic
 from cl_rnn.rules import ConfigError
 from hpsearch import progress, records
@@ -82,10 +83,9 @@ def parse_flags(items: list[str]) -> dict[str, Any]:
             raise SweepError(f"--flag {item!r}: expected NAME=VALUE with NAME a flag of train_split_audioset.py")
         if name in SWEEP_SET:
             raise SweepError(f"--flag {name}: the sweep sets it (use --n-iter, --data, --seed)")
-        kind = str(FIELDS[name].type)
         try:
-            flags[name] = {"bool": parse_bool, "int": int, "float": float}.get(kind, str)(text)
-        except (ValueError, TypeError) as err:
+            flags[name] = FLAG_TYPES[str(FIELDS[name].type)](text)
+        except (ValueError, TypeError, argparse.ArgumentTypeError) as err:
             raise SweepError(f"--flag {name}: {err}") from None
     return flags
 

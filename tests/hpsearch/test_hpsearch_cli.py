@@ -28,6 +28,8 @@ def test_spaces_of_one_method(capsys):
     (["run"], "--method is required"),
     (["run", "--method", "nope"], "unknown method 'nope'"),
     (["run", "--method", "si", "--flag", "bogus=1"], "--flag 'bogus=1'"),
+    (["run", "--method", "si", "--flag", "multi_head=maybe"], "--flag multi_head: expected true or false"),
+    (["run", "--method", "si", "--flag", "num_tasks=two"], "--flag num_tasks: invalid literal"),
     (["spaces", "--method", "nope"], "unknown method 'nope'"),
 ])
 def test_bad_input_is_one_line_and_status_2(capsys, tmp_path, argv, message):
