@@ -401,8 +401,9 @@ def run_configs(configs: list[Any], storage: Path, address: str | None = None, v
         stop(started)
     errors = ["the rerun did not report"] * len(configs)
     for result in grid:
-        reported = (result.metrics or {}).get("errors") or [str(result.error) if result.error else
-                                                             "the rerun did not report"] * len(result.config["indices"])
-        for k, error in zip(result.config["indices"], reported):
+        indices = result.config["indices"]
+        failure = str(result.error) if result.error else "the rerun did not report"
+        reported = (result.metrics or {}).get("errors") or [failure] * len(indices)
+        for k, error in zip(indices, reported):
             errors[k] = error
     return errors
