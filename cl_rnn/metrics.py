@@ -1,4 +1,4 @@
-"""Accuracy matrix -> during, final, forgetting, backward transfer, and the study's summary keys.
+"""Accuracy matrix -> during, final, forgetting, and the study's summary keys.
 
 ``A[t, k]`` is the test accuracy (%) on task k after training task t; rows not reached are NaN.
 During accuracy of task t is ``A[t, t]``; final accuracies are the last reached row, over the tasks
@@ -38,12 +38,6 @@ def final(matrix: np.ndarray) -> list[float]:
 def forgetting(matrix: np.ndarray) -> list[float]:
     """During minus final accuracy per trained task (0 for the last trained task)."""
     return [d - f for d, f in zip(during(matrix), final(matrix))]
-
-
-def backward_transfer(matrix: np.ndarray) -> float:
-    """Mean of final minus during over all trained tasks but the last (NaN with fewer than 2)."""
-    values = forgetting(matrix)[:-1]
-    return -float(np.mean(values)) if values else float("nan")
 
 
 def _stats(values: list[float]) -> tuple[float, float, float]:

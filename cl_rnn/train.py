@@ -159,8 +159,8 @@ class _Experiment:
             self.task_weights.append(self.method.weights(t - 1).detach().clone())
             self.method = self._fresh_method()
         data = self.tasks[t]
-        stream = self.method.batches(t, data) or TaskStream(
-            time_major(data.x_train, self.device, torch.uint8), data.y_train.to(self.device), t, config.batch_size)
+        stream = TaskStream(time_major(data.x_train, self.device, torch.uint8), data.y_train.to(self.device), t,
+                            config.batch_size)
         self.method.before_task(t, data)
         speed = self._optimise(stream, config.n_iter, lambda: self._validate([t]))
         self.method.after_task(t, data)

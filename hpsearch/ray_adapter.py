@@ -64,10 +64,6 @@ def stop(started: bool) -> None:
         ray.shutdown()
 
 
-def node_ids() -> set[str]:
-    return {node["NodeID"] for node in ray.nodes() if node["Alive"]}
-
-
 def _trial_dir(plan: TrialPlan) -> Path:
     return Path(plan.sweep_dir) / Path(tune.get_context().get_trial_dir()).name
 

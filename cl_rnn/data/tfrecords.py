@@ -113,9 +113,3 @@ def _tar_records(path: Path) -> Iterator[tuple[str, int, bytes]]:
                     yield from _records_of(archive.extractfile(member), member.name)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
         raise DataError(f"{path}: truncated or corrupt archive ({err})") from None
-
-
-def iter_clips(source: str | Path) -> Iterator[Clip]:
-    """Every clip of a source, parsed."""
-    for member, index, data in iter_records(source):
-        yield parse_clip(data, member, index)

@@ -23,7 +23,7 @@ combines one source with any number of extras: masking + SI, EWC + task identity
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -77,10 +77,6 @@ class Method:
 
     def after_task(self, task: int, data) -> None:
         """After the last iteration of ``task`` (and the best-model restore), before its evaluation."""
-
-    def batches(self, task: int, data) -> Iterator[Batch] | None:
-        """An own training stream for ``task`` (replay), or None for the trainer's default stream."""
-        return None
 
     def compression_ratio(self, net: RecurrentNet) -> float:
         """Trained parameters over main-net parameters (the study's figure for hypernetworks)."""
@@ -151,13 +147,6 @@ class Composite(Method):
     def after_task(self, task: int, data) -> None:
         for member in self.members:
             member.after_task(task, data)
-
-    def batches(self, task: int, data) -> Iterator[Batch] | None:
-        for member in self.members:
-            stream = member.batches(task, data)
-            if stream is not None:
-                return stream
-        return None
 
     def compression_ratio(self, net: RecurrentNet) -> float:
         return self.source.compression_ratio(net)

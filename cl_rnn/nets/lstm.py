@@ -21,19 +21,10 @@ import torch
 from cl_rnn.nets import lstm_kernel
 from cl_rnn.nets.matmul import matmul_nt
 
-GATE_ORDER = "oifg"
-
-
 def to_torch_gate_order(weight: torch.Tensor) -> torch.Tensor:
     """Rows of a (4H, ...) gate-stacked tensor from our ``o, i, f, g`` to torch's ``i, f, g, o``."""
     o, i, f, g = weight.chunk(4, 0)
     return torch.cat([i, f, g, o], 0)
-
-
-def from_torch_gate_order(weight: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`to_torch_gate_order`."""
-    i, f, g, o = weight.chunk(4, 0)
-    return torch.cat([o, i, f, g], 0)
 
 
 @dataclass

@@ -36,7 +36,6 @@ class PopulationLSTM:
         if not supports(net):
             raise ValueError("population training needs one LSTM layer without fc layers")
         self.net = net
-        self.hidden = net.spec.rnn[0]
         self.all_steps = needs_all_steps(ts_weighting)
         self.weights = step_weights(ts_weighting, steps)
         self.pieces = [(name, net.offsets(name), shape) for name, shape in net.shapes]
