@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from cl_rnn.evaluation import needs_all_steps, step_weights, task_loss
-from cl_rnn.nets.lstm import LSTMTrace, lstm_forward, lstm_gate_grads, lstm_weight_grads
+from cl_rnn.nets.lstm import lstm_forward
 from cl_rnn.nets.rnn import RecurrentNet
+from cl_rnn.nets.single_lstm import head_backward, lstm_backward_into
 
 MEAN, IGNORE = 1, -100  # nll_loss's reduction code and ignore_index, as F.cross_entropy passes them
 
@@ -38,21 +39,17 @@ class PopulationLSTM:
         self.net = net
         self.all_steps = needs_all_steps(ts_weighting)
         self.weights = step_weights(ts_weighting, steps)
-        self.pieces = [(name, net.offsets(name), shape) for name, shape in net.shapes]
         self._cache: dict[int, tuple[torch.Tensor, list]] = {}
         self._one = torch.ones(())  # the gradient autograd seeds a loss's backward with
 
-    def views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Named views of one member's flat vector (a row of the [P, W] buffer)."""
-        return {name: flat[a:b].view(shape) for name, (a, b), shape in self.pieces}
-
     def member_views(self, buffer: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-        """``views`` of every row; kept while ``buffer`` is (its values change in place, not its storage)."""
+        """Named views of every row (``RecurrentNet.unflatten``); kept while ``buffer`` is (its values
+        change in place, not its storage)."""
         cached = self._cache.get(id(buffer))
         if cached is None or cached[0] is not buffer:
             if len(self._cache) > 8:
                 self._cache.clear()
-            cached = self._cache[id(buffer)] = (buffer, [self.views(row) for row in buffer])
+            cached = self._cache[id(buffer)] = (buffer, [self.net.unflatten(row) for row in buffer])
         return cached[1]
 
     def loss_and_grad(self, theta: torch.Tensor, xs: list[torch.Tensor], y: torch.Tensor, task: int,
@@ -72,7 +69,7 @@ class PopulationLSTM:
                 trace = lstm_forward(x, w["rnn0.w_ih"], w["rnn0.w_hh"], w["rnn0.b_ih"], w["rnn0.b_hh"], gain, act)
                 loss, d_hs = head(trace.hs, w["out.weight"][rows], w["out.bias"][rows], labels,
                                   g["out.weight"][rows], g["out.bias"][rows])
-                self._lstm_grad(x, trace, w, gain, d_hs, g)
+                lstm_backward_into(g, x, trace, w["rnn0.w_hh"], gain, act, d_hs)
                 losses.append(loss)
         return torch.stack(losses)
 
@@ -83,11 +80,7 @@ class PopulationLSTM:
         loss, total = torch.ops.aten.nll_loss_forward(log_probs, y, None, MEAN, IGNORE)
         d_log_probs = torch.ops.aten.nll_loss_backward(self._one, log_probs, y, None, MEAN, IGNORE, total)
         d_logits = torch.ops.aten._log_softmax_backward_data(d_log_probs, log_probs, 1, log_probs.dtype)
-        torch.mm(d_logits.t(), h, out=d_weight)
-        torch.sum(d_logits, 0, out=d_bias)
-        d_hs = torch.zeros_like(hs)
-        torch.mm(d_logits, weight, out=d_hs[-1])
-        return loss, d_hs
+        return loss, head_backward(d_logits, hs, weight, d_weight, d_bias)
 
     def _all_steps_head(self, hs, weight, bias, y, d_weight, d_bias):
         """The general forward's head and ``task_loss`` over every step, through autograd as there."""
@@ -99,11 +92,3 @@ class PopulationLSTM:
         d_weight.copy_(w.grad)
         d_bias.copy_(b.grad)
         return loss.detach(), h.grad
-
-    def _lstm_grad(self, x, trace: LSTMTrace, w, gain, d_hs, g) -> None:
-        d_acts_t = lstm_gate_grads(trace, w["rnn0.w_hh"], gain, self.net.spec.act, d_hs)
-        d_w_ih, d_w_hh, d_bias = lstm_weight_grads(d_acts_t, x, trace.hs)
-        g["rnn0.w_ih"].copy_(d_w_ih)
-        g["rnn0.w_hh"].copy_(d_w_hh)
-        g["rnn0.b_ih"].copy_(d_bias)
-        g["rnn0.b_hh"].copy_(d_bias)

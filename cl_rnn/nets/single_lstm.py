@@ -33,19 +33,32 @@ class SingleLSTMHead(torch.autograd.Function):
         p = _views(net, weights)
         grad = torch.zeros_like(weights)
         g = net.unflatten(grad)
-        d_logits = d_logits[0]
-        torch.mm(d_logits.t(), hs[-1], out=g["out.weight"][rows])
-        torch.sum(d_logits, 0, out=g["out.bias"][rows])
-        d_hs = torch.zeros_like(hs)
-        torch.mm(d_logits, p["out.weight"][rows], out=d_hs[-1])
+        d_hs = head_backward(d_logits[0], hs, p["out.weight"][rows], g["out.weight"][rows], g["out.bias"][rows])
         trace = LSTMTrace(acts, cells, squashed, hs, ctx.kernel)
-        d_acts_t = lstm_gate_grads(trace, p["rnn0.w_hh"], gain, net.spec.act, d_hs)
-        d_w_ih, d_w_hh, d_bias = lstm_weight_grads(d_acts_t, x, hs)
-        g["rnn0.w_ih"].copy_(d_w_ih)
-        g["rnn0.w_hh"].copy_(d_w_hh)
-        g["rnn0.b_ih"].copy_(d_bias)
-        g["rnn0.b_hh"].copy_(d_bias)
+        lstm_backward_into(g, x, trace, p["rnn0.w_hh"], gain, net.spec.act, d_hs)
         return grad, None, None, None, None
+
+
+def head_backward(d_logits: torch.Tensor, hs: torch.Tensor, weight: torch.Tensor, d_weight: torch.Tensor,
+                  d_bias: torch.Tensor) -> torch.Tensor:
+    """The output layer on the last step, backward: writes its weight and bias gradients into
+    ``d_weight`` and ``d_bias``; returns the gradient of every step's hidden state."""
+    torch.mm(d_logits.t(), hs[-1], out=d_weight)
+    torch.sum(d_logits, 0, out=d_bias)
+    d_hs = torch.zeros_like(hs)
+    torch.mm(d_logits, weight, out=d_hs[-1])
+    return d_hs
+
+
+def lstm_backward_into(g: dict[str, torch.Tensor], x: torch.Tensor, trace: LSTMTrace, w_hh: torch.Tensor,
+                       gain: torch.Tensor | None, act: str, d_hs: torch.Tensor) -> None:
+    """The LSTM layer, backward: writes its gradients into the views ``g`` of the flat gradient."""
+    d_acts_t = lstm_gate_grads(trace, w_hh, gain, act, d_hs)
+    d_w_ih, d_w_hh, d_bias = lstm_weight_grads(d_acts_t, x, trace.hs)
+    g["rnn0.w_ih"].copy_(d_w_ih)
+    g["rnn0.w_hh"].copy_(d_w_hh)
+    g["rnn0.b_ih"].copy_(d_bias)
+    g["rnn0.b_hh"].copy_(d_bias)
 
 
 _last_views: list = []  # [(key, views)]: the views of the flat vector used last
