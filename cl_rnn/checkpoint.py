@@ -17,7 +17,6 @@ import dataclasses
 import os
 import random
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from cl_rnn.atomic import atomic_path
 from cl_rnn.config import Config
 from cl_rnn.rules import ConfigError
 
@@ -79,17 +79,10 @@ def save(run_folder: Path, state: RunState) -> Path:
 
 def write_payload(path: Path, payload: dict[str, Any]) -> Path:
     """``torch.save`` of ``payload`` (plus the format) to ``path``, atomically and synced to disk."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            torch.save({"format": FORMAT, **payload}, out)
-            out.flush()
-            os.fsync(out.fileno())  # the data is on disk before the name points at it
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
+        torch.save({"format": FORMAT, **payload}, out)
+        out.flush()
+        os.fsync(out.fileno())  # the data is on disk before the name points at it
     return path
 
 

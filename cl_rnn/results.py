@@ -1,4 +1,4 @@
-"""A run folder, written atomically (tmp file + ``os.replace``), and the ``Result`` of a run.
+"""A run folder, written atomically (``cl_rnn.atomic``), and the ``Result`` of a run.
 
 Files: ``config.json`` (every flag), ``command.txt`` (the ``train_split_audioset.py`` line that
 reruns it), ``performance_overview.txt`` (the study's keys), ``accuracy_matrix.csv`` (row t = after
@@ -16,13 +16,13 @@ import io
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from cl_rnn.atomic import write_atomic
 from cl_rnn.config import Config, command_line
 from cl_rnn.metrics import format_overview, forgetting, during, final
 from cl_rnn.version import code_version
@@ -51,18 +51,6 @@ class Result:
         if "mean_during_accuracy" in self.summary:
             text += f", mean during accuracy {self.summary['mean_during_accuracy']:.2f}%"
         return f"{text}; {self.seconds:.1f} s; {self.out_dir}"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def resolve_out_dir(config: Config) -> Path:

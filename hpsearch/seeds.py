@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from cl_rnn.config import Config
+from cl_rnn.results import write_atomic
 from hpsearch.analyze import FINISHED, SEEDS_DIR, AnalysisError, read_outcome, select
-from hpsearch.export import winner_config, write_atomic
+from hpsearch.export import winner_config
 
 SEEDS_CSV = "seeds.csv"
 # runs the configs (each writes its own out_dir); returns an error text per config that raised

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import h5py
 import numpy as np
 import torch
 
+from cl_rnn.atomic import atomic_path
 from cl_rnn.data.split import stratified_split
 
 FORMAT_VERSION = 1
@@ -58,22 +58,13 @@ class Task:
 
 def write_dataset(path: str | os.PathLike, x: np.ndarray, y: np.ndarray, train_idx: np.ndarray,
                   test_idx: np.ndarray, attrs: dict[str, Any]) -> None:
-    """Write a dataset file atomically (temporary file in the same folder, then os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # a unique name per writer: concurrent writers never share a temporary file
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("x", data=np.asarray(x, dtype=np.uint8))
-            f.create_dataset("y", data=np.asarray(y, dtype=np.int64).reshape(-1))
-            f.create_dataset("train_idx", data=np.asarray(train_idx, dtype=np.int64))
-            f.create_dataset("test_idx", data=np.asarray(test_idx, dtype=np.int64))
-            _write_attrs(f, {"format_version": FORMAT_VERSION, **attrs})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a dataset file atomically (``cl_rnn.atomic``)."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("x", data=np.asarray(x, dtype=np.uint8))
+        f.create_dataset("y", data=np.asarray(y, dtype=np.int64).reshape(-1))
+        f.create_dataset("train_idx", data=np.asarray(train_idx, dtype=np.int64))
+        f.create_dataset("test_idx", data=np.asarray(test_idx, dtype=np.int64))
+        _write_attrs(f, {"format_version": FORMAT_VERSION, **attrs})
 
 
 def _write_attrs(f: h5py.File, attrs: dict[str, Any]) -> None:
