@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from cl_rnn.config import FIELDS, Config
+from hpsearch.records import FAILED, FINISHED, PRUNED, TRIALS_CSV, read_rows
 
-FINISHED, PRUNED, FAILED = "finished", "pruned", "failed"
 SELECTIONS = ("final", "during", "pareto")
 METRICS = ["during", "final", "min_during", "min_final", "compression_ratio", "seconds"]
 INFO = ["trial", "state", *METRICS, "stop_reason", "error", "run_dir"]
@@ -131,8 +131,6 @@ TRIALS_CSV_SKIP = ("tasks_done", "node")
 
 def _table_of_trials_csv(root: Path) -> pd.DataFrame:
     """trials.csv gives state, error and sampled values; each run folder adds what the csv lacks."""
-    from hpsearch.records import TRIALS_CSV, read_rows  # late: it pulls in torch and optuna
-
     rows = []
     for record in read_rows(root / TRIALS_CSV).values():
         record = {TRIALS_CSV_NAMES.get(k, k): v for k, v in record.items() if k not in TRIALS_CSV_SKIP}

@@ -217,8 +217,7 @@ class SweepCallback(tune.Callback):
     def _ended(self, trial: Any, trials: list, errored: bool) -> None:
         ended = []
         for row_id, params, result in _members(trial.trial_id, trial.config, trial.last_result or {}):
-            row = records.trial_row(row_id, params, result, errored, _error_text(trial), self.sweep_dir,
-                                    self.plan.base_flags)
+            row = records.trial_row(row_id, params, result, errored, _error_text(trial), self.sweep_dir)
             self.rows[row_id] = row
             ended.append((row, params, None if errored else result.get(OBJECTIVE)))
         records.write_rows(self.sweep_dir / records.TRIALS_CSV, self.rows.values())

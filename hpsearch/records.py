@@ -9,8 +9,8 @@ import pandas as pd
 
 from cl_rnn.config import FIELDS
 from cl_rnn.results import write_atomic
-from hpsearch.trial import FAILED, PRUNED, RUNNING
 
+RUNNING, FINISHED, PRUNED, FAILED = "running", "finished", "pruned", "failed"  # a trial's state
 TRIALS_CSV = "trials.csv"
 INFO = ["trial_id", "state", "during_mean", "final_mean", "min_during_accuracy", "min_final_accuracy",
         "tasks_done", "duration", "node", "run_folder", "stop_reason", "error"]
@@ -31,8 +31,8 @@ def state_of(last_result: dict[str, Any] | None, errored: bool) -> str:
 
 
 def trial_row(trial_id: str, config: dict[str, Any], last_result: dict[str, Any] | None, errored: bool,
-              error: str, sweep_dir: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One trials.csv row; ``overrides`` (the sweep's --flag values) replace sampled values they fix."""
+              error: str, sweep_dir: Path) -> dict[str, Any]:
+    """One trials.csv row (a sweep's --flag values are in ``config``: the space pins them)."""
     result = last_result or {}
     row: dict[str, Any] = {name: result.get(name, "") for name in INFO}
     row.update(trial_id=trial_id, state=state_of(result, errored))
@@ -44,7 +44,7 @@ def trial_row(trial_id: str, config: dict[str, Any], last_result: dict[str, Any]
     if folder and Path(folder).is_absolute() and Path(folder).is_relative_to(sweep_dir):
         row["run_folder"] = str(Path(folder).relative_to(sweep_dir))
     sampled = sampled_flags(config)
-    return {**row, **sampled, **{k: v for k, v in (overrides or {}).items() if k in sampled}}
+    return {**row, **sampled}
 
 
 def read_rows(path: Path) -> dict[str, dict[str, Any]]:

@@ -17,8 +17,8 @@ import torch
 import search_spaces
 from cl_rnn.config import FIELDS, Config
 from cl_rnn.rules import check
+from hpsearch.records import FAILED, FINISHED, PRUNED, RUNNING
 
-RUNNING, FINISHED, PRUNED, FAILED = "running", "finished", "pruned", "failed"
 OBJECTIVE = "objective"  # what the searcher and the scheduler see: final_mean or during_mean
 METRICS = ("final", "during")
 

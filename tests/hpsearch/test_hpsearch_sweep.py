@@ -67,7 +67,7 @@ def test_eight_real_tiny_runs(tmp_path, ray_local, tiny_dataset_path, capsys):
         run_dir = tmp_path / "real" / row["run_folder"]
         assert (run_dir / "performance_overview.txt").is_file() and (run_dir / "accuracy_matrix.csv").is_file()
         assert f"--lr={row['lr']!r}" in (run_dir / "command.txt").read_text()
-        assert json.loads((run_dir / "config.json").read_text())["rnn_arch"] == "32"
+        assert json.loads((run_dir / "config.json").read_text())["rnn_arch"] == "32" and row["rnn_arch"] == "32"
         assert 0 <= row["final_mean"] <= 100 and 0 <= row["during_mean"] <= 100
     study = load_journal(tmp_path, "real")
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 8

@@ -107,7 +107,7 @@ def test_journal_mirror_keeps_states_params_and_values(tmp_path):
 def test_journal_mirror_keeps_pinned_flags_out_of_the_params(tmp_path):
     study = journal.open_study(tmp_path / "optuna.journal", "s")
     _, final = run(tmp_path)
-    row = records.trial_row("a", PARAMS, final, False, "", tmp_path, {"lr": PARAMS["lr"]})
+    row = records.trial_row("a", PARAMS, final, False, "", tmp_path)
     journal.mirror(study, "finetune", PARAMS, row, final[OBJECTIVE], {}, {"lr": PARAMS["lr"]})
     (trial,) = journal.open_study(tmp_path / "optuna.journal", "s").trials
     assert "lr" not in trial.params and "batch_size" in trial.params
@@ -142,9 +142,3 @@ def test_a_real_run_below_the_during_criterion_is_pruned(tmp_path, tiny_dataset_
     final = run_trial(PARAMS, plan, tmp_path / "run", lambda metrics: None, train)
     assert final["state"] == PRUNED and final["stop_reason"].startswith("during_acc_criterion")
     assert OBJECTIVE not in final and final["tasks_done"] == 1
-
-
-def test_a_row_shows_the_value_a_sweep_flag_fixed(tmp_path):
-    row = records.trial_row("t1", {**PARAMS, "batch_size": 256}, None, False, "", tmp_path,
-                            overrides={"batch_size": 32, "num_tasks": 2})
-    assert row["batch_size"] == 32 and "num_tasks" not in row
