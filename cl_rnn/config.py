@@ -243,6 +243,9 @@ def to_argv(config: Config) -> list[str]:
     return argv
 
 
-def command_line(config: Config, program: str = "python3 train_split_audioset.py") -> str:
-    """A shell-ready line that reruns ``config``."""
-    return " ".join([program, *map(shlex.quote, to_argv(config))])
+PROGRAM = "python3 train_split_audioset.py"
+
+
+def command_line(config: Config, argv: Sequence[str] | None = None) -> str:
+    """A shell-ready line that reruns ``config`` (its ``to_argv``, or the given ``argv`` of it)."""
+    return " ".join([PROGRAM, *map(shlex.quote, to_argv(config) if argv is None else argv)])

@@ -7,16 +7,14 @@ same seed on the same data gives the same accuracy matrix.
 """
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 import pandas as pd
 
-from cl_rnn.config import FIELDS, Config, format_value
+from cl_rnn.config import FIELDS, Config, command_line, format_value
 from cl_rnn.results import write_atomic
 from hpsearch.analyze import AnalysisError, param_columns, read_config, select
 
-PROGRAM = "python3 train_split_audioset.py"
 
 
 def reproducible(config: Config) -> Config:
@@ -46,8 +44,8 @@ def export_argv(config: Config, explicit: frozenset[str] | set[str] = frozenset(
 
 
 def winner_line(row: pd.Series, explicit: frozenset[str] = frozenset()) -> str:
-    argv = export_argv(winner_config(row), explicit)
-    return " ".join([PROGRAM, *map(shlex.quote, argv)])
+    config = winner_config(row)
+    return command_line(config, export_argv(config, explicit))
 
 
 def _comment(row: pd.Series) -> str:

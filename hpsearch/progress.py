@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import math
-import shlex
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
-from hpsearch.records import INFO
-from hpsearch.trial import FAILED, FINISHED, PRUNED
+from cl_rnn.config import command_line
+from hpsearch.records import FAILED, FINISHED, INFO, PRUNED
 
 
 def _value(value: Any) -> str:
@@ -48,9 +47,9 @@ def best_row(rows: Iterable[dict[str, Any]], metric: str) -> dict[str, Any] | No
 def rerun_line(run_dir: Path) -> str:
     """The run's command line as ``hpsearch export`` writes it: without the trial's run folder."""
     from hpsearch.analyze import read_config
-    from hpsearch.export import PROGRAM, export_argv, reproducible
+    from hpsearch.export import reproducible
 
-    return " ".join([PROGRAM, *map(shlex.quote, export_argv(reproducible(read_config(run_dir))))])
+    return command_line(reproducible(read_config(run_dir)))
 
 
 def best_text(rows: list[dict[str, Any]], metric: str, sweep_dir: Path) -> str:
