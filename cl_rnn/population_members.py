@@ -22,7 +22,7 @@ from cl_rnn.metrics import during, final, overview
 from cl_rnn.nets.masks import make_masks
 from cl_rnn.nets.rnn import RecurrentNet
 from cl_rnn.results import Result, RunFolder
-from cl_rnn.rules import during_criteria
+from cl_rnn.rules import criterion_stop
 from cl_rnn.train import TrainingDiverged
 
 log = logging.getLogger("cl_rnn.population")
@@ -121,9 +121,9 @@ class Member:
                    "finished": last}
         log.info("member %d, task %d: during %.2f%%, mean final %.2f%%", self.index, t, row[t],
                  metrics["final_mean"])
-        criterion = during_criteria(self.config)[t] if not last else -1
-        if criterion != -1 and row[t] < criterion:
-            self.stop(f"during_acc_criterion: task {t} reached {row[t]:.2f}% < {criterion:g}%")
+        reason = criterion_stop(self.config, t, row[t])
+        if reason is not None:
+            self.stop(reason)
         return metrics
 
     def stop(self, reason: str, error: Exception | None = None) -> None:

@@ -25,6 +25,7 @@ import numpy as np
 from cl_rnn.atomic import write_atomic
 from cl_rnn.config import Config, command_line
 from cl_rnn.metrics import format_overview, forgetting, during, final
+from cl_rnn.rules import CRITERION_STOP
 from cl_rnn.version import code_version
 
 DEFAULT_ROOT = Path("results") / "runs"
@@ -111,7 +112,7 @@ def read_ended(folder: Path) -> Result | None:
         saved = json.loads((Path(folder) / "result.json").read_text())
     except (OSError, ValueError):
         return None
-    stopped = (saved.get("stop_reason") or "").startswith("during_acc_criterion")
+    stopped = (saved.get("stop_reason") or "").startswith(CRITERION_STOP)
     if not (saved.get("finished") or stopped):
         return None
     return Result(accuracy_matrix=np.empty((0, 0)), during=saved["during"], final=saved["final"],

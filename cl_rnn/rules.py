@@ -93,6 +93,17 @@ def during_criteria(config: Config) -> list[float]:
     return values
 
 
+CRITERION_STOP = "during_acc_criterion"  # how the stop reason of a run stopped by it begins
+
+
+def criterion_stop(config: Config, task: int, accuracy: float) -> str | None:
+    """The stop reason when ``task``'s during ``accuracy`` (%) is below its criterion, else None."""
+    criterion = during_criteria(config)[task] if task < config.num_tasks - 1 else -1
+    if criterion != -1 and accuracy < criterion:
+        return f"{CRITERION_STOP}: task {task} reached {accuracy:.2f}% < {criterion:g}%"
+    return None
+
+
 def _check_unsupported(config: Config) -> None:
     for name, what in UNSUPPORTED_FLAGS.items():
         if getattr(config, name) != FIELDS[name].default:

@@ -30,7 +30,7 @@ from cl_rnn.metrics import during, final, overview
 from cl_rnn.nets import lstm_kernel
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
 from cl_rnn.results import Result, RunFolder
-from cl_rnn.rules import check, check_data, during_criteria
+from cl_rnn.rules import check, check_data, criterion_stop
 
 log = logging.getLogger("cl_rnn.train")
 LOSS_LOG_EVERY = 50
@@ -166,9 +166,9 @@ class _Experiment:
         self.method.after_task(t, data)
         self.matrix[t] = self._test_row()
         self._after_row(t, speed)
-        criterion = during_criteria(config)[t] if t < config.num_tasks - 1 else -1
-        if criterion != -1 and self.matrix[t, t] < criterion:
-            raise CriterionStop(f"during_acc_criterion: task {t} reached {self.matrix[t, t]:.2f}% < {criterion:g}%")
+        reason = criterion_stop(config, t, self.matrix[t, t])
+        if reason is not None:
+            raise CriterionStop(reason)
 
     def _multitask(self) -> None:
         config = self.config

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from cl_rnn.config import FIELDS, Config
+from cl_rnn.rules import CRITERION_STOP
 from hpsearch.records import FAILED, FINISHED, PRUNED, TRIALS_CSV, read_rows
 
 SELECTIONS = ("final", "during", "pareto")
@@ -22,7 +23,6 @@ METRICS = ["during", "final", "min_during", "min_final", "compression_ratio", "s
 INFO = ["trial", "state", *METRICS, "stop_reason", "error", "run_dir"]
 # Flags that never change what a run computes, so never count as hyperparameters.
 NOT_HYPERPARAMETERS = {"out_dir", "overwrite", "loglevel_info", "show_plots", "use_cuda"}
-CRITERION_STOP = "during_acc_criterion"
 SEEDS_DIR = "seeds"  # hpsearch seeds writes its reruns here
 
 
