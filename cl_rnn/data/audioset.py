@@ -27,11 +27,10 @@ import numpy as np
 from tqdm import tqdm
 
 from cl_rnn.data.audioset_meta import AudioSetClass, candidate_classes
-from cl_rnn.data.store import DataError, write_dataset
+from cl_rnn.data.store import FEATURES, STEPS, DataError, write_dataset
 from cl_rnn.data.tfrecords import iter_records, parse_clip
 
-FRAMES = 10
-EMBEDDING_BYTES = 128
+FRAMES, EMBEDDING_BYTES = STEPS, FEATURES  # a clip in the dataset format: 10 one-second embeddings
 
 
 @dataclass

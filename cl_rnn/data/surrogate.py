@@ -36,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-STEPS = 10
-FEATURES = 128
+from cl_rnn.data.store import FEATURES, STEPS, write_dataset
+
 LATENT_DIM = 12
 CLASS_SUBSPACE = 6
 PROTOTYPES = 3
@@ -116,8 +116,6 @@ def make_surrogate(seed: int = 0, clips_per_class: int = 1000, num_classes: int 
 def write_surrogate(path: str | os.PathLike, seed: int = 0, clips_per_class: int = 1000,
                     num_classes: int = 100) -> Path:
     """Generate the surrogate and write it (atomically) as an HDF5 dataset file."""
-    from cl_rnn.data.store import write_dataset
-
     x, y, train_idx, test_idx, attrs = make_surrogate(seed, clips_per_class, num_classes)
     write_dataset(path, x, y, train_idx, test_idx, attrs)
     return Path(path)
