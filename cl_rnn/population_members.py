@@ -18,6 +18,7 @@ from cl_rnn.batches import IndexStream
 from cl_rnn.config import Config
 from cl_rnn.methods.base import Method
 from cl_rnn.methods.build import build_method
+from cl_rnn.methods.ewc import fisher_samples
 from cl_rnn.metrics import during, final, overview
 from cl_rnn.nets.masks import make_masks
 from cl_rnn.nets.rnn import RecurrentNet
@@ -89,11 +90,8 @@ class Member:
         return IndexStream(size, self.numpy_rng)
 
     def fisher_samples(self, available: int) -> torch.Tensor:
-        """``OnlineEWC._samples`` with this member's generator."""
-        n_fisher = self.config.n_fisher
-        if n_fisher == -1 or n_fisher >= available:
-            return torch.arange(available)
-        return torch.from_numpy(self.numpy_rng.permutation(available)[:n_fisher])
+        """``methods.ewc.fisher_samples`` with this member's generator."""
+        return fisher_samples(self.config.n_fisher, available, self.numpy_rng)
 
     def evaluate_on(self, theta: torch.Tensor, task: int, x: torch.Tensor, y: torch.Tensor,
                     accuracy: Callable[..., float]) -> float:

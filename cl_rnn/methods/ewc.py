@@ -50,11 +50,14 @@ class OnlineEWC(Method):
 
     def estimate_fisher(self, task: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Mean squared per-sample gradient; ``x`` uint8 (N, T, I), ``y`` local labels."""
-        chosen = self._samples(len(y))
+        chosen = fisher_samples(self.n_fisher, len(y))
         return empirical_fisher(self.net, self.theta, x[chosen], y[chosen], task, self.source.unit_gains(task),
                                 self.ts_weighting, self.tbptt)
 
-    def _samples(self, available: int) -> torch.Tensor:
-        if self.n_fisher == -1 or self.n_fisher >= available:
-            return torch.arange(available)
-        return torch.from_numpy(np.random.permutation(available)[:self.n_fisher])
+
+def fisher_samples(n_fisher: int, available: int, rng: np.random.RandomState | None = None) -> torch.Tensor:
+    """The training clips the Fisher estimate uses: all (``--n_fisher=-1`` or more than there are),
+    else a random ``n_fisher`` of them, drawn from ``rng`` (default: numpy's global generator)."""
+    if n_fisher == -1 or n_fisher >= available:
+        return torch.arange(available)
+    return torch.from_numpy((rng or np.random).permutation(available)[:n_fisher])
