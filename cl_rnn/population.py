@@ -307,16 +307,15 @@ class _BestModels:
     def __init__(self, theta: torch.Tensor):
         self.scores = torch.full((theta.shape[0],), -math.inf, dtype=torch.float64)
         self.weights = theta.clone()
-        self.seen = torch.zeros(theta.shape[0], dtype=torch.bool)
 
     def offer(self, scores: torch.Tensor, theta: torch.Tensor) -> None:
         better = scores > self.scores  # NaN (no validation set) is never better, as in train
         self.scores = torch.where(better, scores, self.scores)
         self.weights[better] = theta[better]
-        self.seen |= better
 
     def restore(self, theta: torch.Tensor) -> None:
-        theta[self.seen] = self.weights[self.seen]
+        seen = self.scores > -math.inf  # a member with a score kept the weights that scored it
+        theta[seen] = self.weights[seen]
 
     def keep(self, index: torch.Tensor) -> None:
-        self.scores, self.weights, self.seen = self.scores[index], self.weights[index], self.seen[index]
+        self.scores, self.weights = self.scores[index], self.weights[index]
