@@ -144,7 +144,7 @@ def _check_ranges(config: Config) -> None:
             raise ConfigError(f"--{name}: must be >= 0 or -1, got {value!r}")
     if config.coreset_size != -1 and config.coreset_size <= 0:
         raise ConfigError(f"--coreset_size: must be positive or -1, got {config.coreset_size!r}")
-    if config.use_replay and config.coreset_size > 0 and config.coreset_size > 100_000:
+    if config.use_replay and config.coreset_size > 100_000:
         raise ConfigError(f"--coreset_size: {config.coreset_size} is larger than any task's training set")
     if not int_list(config.rnn_arch, "rnn_arch"):
         raise ConfigError("--rnn_arch: needs at least one recurrent layer")
@@ -183,10 +183,12 @@ def _warn(config: Config) -> None:
 
 def check_data(config: Config, train_sizes: list[int]) -> None:
     """The rules that need the data (training samples per task); run right after loading, before training."""
-    if config.use_replay and train_sizes and config.coreset_size > min(train_sizes):
-        task = train_sizes.index(min(train_sizes))
-        raise ConfigError(f"--coreset_size: {config.coreset_size} is more than the {train_sizes[task]} "
-                          f"training samples of task {task}")
+    if not (config.use_replay and train_sizes):
+        return
+    smallest = min(train_sizes)
+    if config.coreset_size > smallest:
+        raise ConfigError(f"--coreset_size: {config.coreset_size} is more than the {smallest} "
+                          f"training samples of task {train_sizes.index(smallest)}")
 
 
 def check(config: Config) -> Config:
