@@ -39,7 +39,7 @@ from hpsearch import population  # noqa: E402
 from hpsearch.population import batch_groups  # noqa: E402 - run_configs has a parameter named population
 from hpsearch.sweep import SweepSettings  # noqa: E402
 from hpsearch.trial import FAILED, OBJECTIVE, RUNNING, TrainFunction, TrialPlan, run_trial  # noqa: E402
-from hpsearch.trial import ended_result, failure_metrics, result_metrics  # noqa: E402
+from hpsearch.trial import ended_result, failure_metrics  # noqa: E402
 
 RUN_FOLDER = "run"  # inside each trial's folder
 PID_FILE = "worker.pid"  # inside each trial's folder: the process running the trial (its latest attempt)
@@ -363,9 +363,8 @@ def _fixed_trainable(config: dict[str, Any], configs: list[Any], train: TrainFun
         outcomes = train_population(fixed) if len(fixed) > 1 else [train(fixed[0])]
     except Exception as error:  # noqa: BLE001 - one failed rerun must not stop the others
         outcomes = [error] * len(fixed)
-    metrics = [failure_metrics(outcome, one.out_dir) if isinstance(outcome, BaseException)
-               else result_metrics(outcome) for one, outcome in zip(fixed, outcomes)]
-    tune.report({"errors": [m["error"] for m in metrics]})
+    tune.report({"errors": [failure_metrics(outcome, one.out_dir)["error"] if isinstance(outcome, BaseException)
+                            else "" for one, outcome in zip(fixed, outcomes)]})
 
 
 def run_configs(configs: list[Any], storage: Path, address: str | None = None, verbose: bool = False,

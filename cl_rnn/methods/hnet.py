@@ -47,6 +47,7 @@ class Hypernetwork(Method):
         self.task = 0
         self.targets: torch.Tensor | None = None      # (t, W'): W_j* for j < t (uncut chunks, W' >= W)
         self.excluded: torch.Tensor | None = None     # (t, W') bool: where task j's regulariser does not count
+        self._neg_targets: torch.Tensor | None = None  # -targets for the fused drift (rebuilt every task)
         self._pending: tuple | None = None            # regularised tasks and their last-layer inputs
 
     @classmethod
@@ -83,7 +84,7 @@ class Hypernetwork(Method):
         earlier = list(range(task))
         with torch.no_grad():
             self.targets = self.hnet.generate_chunks(earlier)  # uncut: the padding is excluded
-        self.neg_targets = self.targets.neg()
+        self._neg_targets = self.targets.neg()
         padded = self.targets.shape[1]
         self.excluded = torch.stack([F.pad(regulated_region(self.net, j), (0, padded - self.net.num_params)) == 0
                                      for j in earlier]).to(self.targets.device)
@@ -96,7 +97,7 @@ class Hypernetwork(Method):
             features, weight, bias = self.hnet.hidden(tasks, dropout=True)
         else:
             (tasks, features, weight, bias), self._pending = self._pending, None
-        neg_targets, excluded = self.neg_targets, self.excluded
+        neg_targets, excluded = self._neg_targets, self.excluded
         if len(tasks) < len(neg_targets):
             neg_targets, excluded = neg_targets[tasks], excluded[tasks]
         return _LastLayerDrift.apply(features, weight, bias, neg_targets, excluded, self.beta / len(tasks))
