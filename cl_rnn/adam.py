@@ -45,8 +45,11 @@ class Adam:
         return state
 
 
+HAS_FUSED_ADAM = hasattr(torch, "_fused_adam_")
+
+
 def _fused_ok(params: list[torch.Tensor]) -> bool:
-    return hasattr(torch, "_fused_adam_") and all(
+    return HAS_FUSED_ADAM and all(
         p.device.type in ("cpu", "cuda") and p.dtype in (torch.float32, torch.float64) and p.is_contiguous()
         for p in params)
 
