@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 
 import cl_rnn.train as train_module
 from cl_rnn.config import Config
 from cl_rnn.data.store import load_tasks
 from cl_rnn.train import train
+from _timing import Timer, iterations  # bench/ is the script's folder
 
 STUDY_NET = dict(multi_head=True, rnn_arch="32", net_act="tanh", lr=1e-4, num_classes_per_task=10)
 HNET = dict(hnet_all=True, use_new_hnet=True, nh_hnet_type="chunked_hmlp", nh_hmlp_arch="10,10",
@@ -44,33 +44,7 @@ METHODS = {
 }
 
 
-class LoopTimer:
-    """Wraps the trainer's optimisation loop: wall-clock and CPU-time it/s of every task's loop.
-
-    CPU time counts only this process's running time, so it is the steadier figure on a shared machine.
-    """
-
-    def __init__(self):
-        self.speeds: list[tuple[float, float]] = []
-        self.original = train_module._Experiment._optimise
-
-    def __enter__(self) -> "LoopTimer":
-        original, speeds = self.original, self.speeds
-
-        def timed(experiment, stream, iterations, validate):
-            cpu, wall = time.process_time(), time.perf_counter()
-            result = original(experiment, stream, iterations, validate)
-            speeds.append((iterations / (time.perf_counter() - wall), iterations / (time.process_time() - cpu)))
-            return result
-
-        train_module._Experiment._optimise = timed
-        return self
-
-    def __exit__(self, *exc) -> None:
-        train_module._Experiment._optimise = self.original
-
-
-def last_task_speed(flags: dict, tasks, num_tasks: int, iters: int, out: str, timer: LoopTimer) -> tuple[float, float]:
+def last_task_speed(flags: dict, tasks, num_tasks: int, iters: int, out: str, timer: Timer) -> tuple[float, float]:
     timer.speeds.clear()
     config = Config(**STUDY_NET, num_tasks=num_tasks, n_iter=iters, out_dir=out, overwrite=True, **flags)
     train(config, tasks=tasks)
@@ -87,7 +61,7 @@ def main() -> None:
     names = args.methods.split(",")
     tasks = load_tasks(Config(num_tasks=args.tasks))
     best = {name: (0.0, 0.0) for name in names}
-    with tempfile.TemporaryDirectory() as out, LoopTimer() as timer:
+    with tempfile.TemporaryDirectory() as out, Timer(train_module._Experiment, "_optimise", iterations) as timer:
         for _ in range(args.repeats):  # rounds over all methods: each round sees similar machine load
             for name in names:
                 wall, cpu = last_task_speed(METHODS[name], tasks, args.tasks, args.iters, out, timer)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 
 import torch
 
@@ -22,6 +21,7 @@ from cl_rnn.config import Config
 from cl_rnn.data.store import load_tasks
 from cl_rnn.population import train_population
 from cl_rnn.train import train
+from _timing import Timer, iterations  # bench/ is the script's folder
 
 STUDY_NET = dict(multi_head=True, rnn_arch="32", batch_size=64, net_act="tanh", num_tasks=2)
 METHODS = {
@@ -36,37 +36,13 @@ METHODS = {
 }
 
 
-class Timer:
-    """Patches a class's task loop to record (iterations x members) per wall and CPU second."""
-
-    def __init__(self, owner, name: str, count):
-        self.owner, self.name, self.count, self.speeds = owner, name, count, []
-        self.original = getattr(owner, name)
-
-    def __enter__(self):
-        original, speeds, count = self.original, self.speeds, self.count
-
-        def timed(this, *args):
-            cpu, wall = time.process_time(), time.perf_counter()
-            result = original(this, *args)
-            work = count(this, *args)
-            speeds.append((work / (time.perf_counter() - wall), work / (time.process_time() - cpu)))
-            return result
-
-        setattr(self.owner, self.name, timed)
-        return self
-
-    def __exit__(self, *exc):
-        setattr(self.owner, self.name, self.original)
-
-
 def configs(flags: dict, size: int, iters: int, out: str) -> list[Config]:
     return [Config(**STUDY_NET, n_iter=iters, random_seed=k, lr=1e-4 * (1 + k % 4), out_dir=f"{out}/{k}",
                    overwrite=True, **flags) for k in range(size)]
 
 
 def single_speed(flags, tasks, iters, repeats, out) -> tuple[float, float]:
-    with Timer(train_module._Experiment, "_optimise", lambda this, stream, n, validate: n) as timer:
+    with Timer(train_module._Experiment, "_optimise", iterations) as timer:
         for _ in range(repeats):
             train(configs(flags, 1, iters, out)[0], tasks=tasks)
     second_tasks = timer.speeds[1::2]

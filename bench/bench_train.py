@@ -24,6 +24,7 @@ from cl_rnn.methods.build import build_method
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
 from cl_rnn import train as train_module
 from cl_rnn.train import train
+from _timing import Timer, iterations  # bench/ is the script's folder
 
 STUDY_NET = dict(multi_head=True, rnn_arch="32", batch_size=64, lr=1e-4, net_act="tanh")
 METHODS = {
@@ -42,25 +43,13 @@ def loop_speed(flags: dict, tasks, iters: int, repeats: int, out: str) -> tuple[
     """Best wall-clock and best CPU-time it/s of the second task's training loop (penalties are
     active there; multitask: the whole run).  CPU time counts only this process's running time,
     so it is the steadier figure on a shared machine."""
-    speeds: list[tuple[float, float]] = []
-    original = train_module._Experiment._optimise
-
-    def timed(self, stream, iterations, validate):
-        cpu, wall = time.process_time(), time.perf_counter()
-        result = original(self, stream, iterations, validate)
-        speeds.append((iterations / (time.perf_counter() - wall), iterations / (time.process_time() - cpu)))
-        return result
-
     best = (0.0, 0.0)
-    train_module._Experiment._optimise = timed
-    try:
+    with Timer(train_module._Experiment, "_optimise", iterations) as timer:
         for _ in range(repeats):
-            speeds.clear()
+            timer.speeds.clear()
             config = Config(**STUDY_NET, num_tasks=2, n_iter=iters, out_dir=out, overwrite=True, **flags)
             train(config, tasks=tasks)
-            best = (max(best[0], speeds[-1][0]), max(best[1], speeds[-1][1]))
-    finally:
-        train_module._Experiment._optimise = original
+            best = (max(best[0], timer.speeds[-1][0]), max(best[1], timer.speeds[-1][1]))
     return best
 
 
