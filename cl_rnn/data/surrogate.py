@@ -135,6 +135,5 @@ def ensure_surrogate(path: str | os.PathLike | None = None) -> Path:
     """
     target = Path(path) if path is not None else default_surrogate_path()
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
         write_surrogate(target, clips_per_class=DEFAULT_CLIPS_PER_CLASS)
     return target
