@@ -90,6 +90,10 @@ def test_a_failing_trials_csv_write_keeps_the_old_table(tmp_path, monkeypatch):
 def test_a_writer_killed_at_random_moments_never_leaves_a_half_written_file(tmp_path):
     reads = 0
     for kill in range(3):
+        # the previous writer's checkpoint goes: the wait below is then for this writer's first one
+        # (a new writer takes seconds to import torch; killed before its first checkpoint, its
+        # result.json and the old checkpoint would rightly disagree)
+        checkpoint.path_in(tmp_path).unlink(missing_ok=True)
         writer = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)])
         try:
             deadline = time.monotonic() + 60
