@@ -16,7 +16,8 @@ import pandas as pd
 
 from cl_rnn.config import FIELDS, Config
 from cl_rnn.rules import CRITERION_STOP
-from hpsearch.records import FAILED, FINISHED, PRUNED, TRIALS_CSV, read_rows
+from hpsearch.records import FAILED, FINISHED, PRUNED, RUNNING, TEXT, TRIALS_CSV, read_rows
+from hpsearch.user_files import AnalysisError, not_readable, read_table
 
 SELECTIONS = ("final", "during", "pareto")
 METRICS = ["during", "final", "min_during", "min_final", "compression_ratio", "seconds"]
@@ -24,10 +25,6 @@ INFO = ["trial", "state", *METRICS, "stop_reason", "error", "run_dir"]
 # Flags that never change what a run computes, so never count as hyperparameters.
 NOT_HYPERPARAMETERS = {"out_dir", "overwrite", "loglevel_info", "show_plots", "use_cuda"}
 SEEDS_DIR = "seeds"  # hpsearch seeds writes its reruns here
-
-
-class AnalysisError(Exception):
-    """Bad input to the analysis; the message names the folder or file and the problem."""
 
 
 # --- one run folder -----------------------------------------------------------------------------
@@ -132,7 +129,7 @@ TRIALS_CSV_SKIP = ("tasks_done", "node")
 def _table_of_trials_csv(root: Path) -> pd.DataFrame:
     """trials.csv gives state, error and sampled values; each run folder adds what the csv lacks."""
     rows = []
-    for record in read_rows(root / TRIALS_CSV).values():
+    for record in _read_trials_csv(root / TRIALS_CSV).values():
         record = {TRIALS_CSV_NAMES.get(k, k): v for k, v in record.items() if k not in TRIALS_CSV_SKIP}
         run_dir = _resolve_run_dir(root, record.get("run_dir"))
         outcome = read_outcome(run_dir) if run_dir is not None else {}
@@ -147,6 +144,20 @@ def _table_of_trials_csv(root: Path) -> pd.DataFrame:
         raise AnalysisError(f"{root / TRIALS_CSV}: no trials yet")
     params = [c for c in table.columns if c not in INFO]
     return table.reindex(columns=[*INFO, *params])
+
+
+TRIALS_CSV_HINT = "delete it to analyze the run folders without it"
+STATES = (FINISHED, PRUNED, FAILED, RUNNING)
+
+
+def _read_trials_csv(path: Path) -> dict[str, dict]:
+    """trials.csv's rows by trial id; a broken file (empty, cut short, not a table) is one AnalysisError."""
+    rows = read_table(path, "trials table", TRIALS_CSV_HINT, required=TEXT, read=read_rows)
+    for trial, row in rows.items():
+        if row["state"] not in STATES:
+            raise not_readable(path, "trials table", f"trial {trial}: state {row['state']!r} is not one of "
+                               f"{', '.join(STATES)}", TRIALS_CSV_HINT)
+    return rows
 
 
 def _missing(value: object) -> bool:

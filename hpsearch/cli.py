@@ -141,7 +141,9 @@ def _run_status(rows: list[dict[str, Any]]) -> int:
 # --- hpsearch analyze | export | seeds | report -----------------------------------------------------
 
 def _sweep_args(top: int) -> tuple[Argument, ...]:
-    return (arg("sweep", metavar="SWEEP", help="A sweep folder (results/NAME) or any folder of run folders."),
+    return (arg("sweep", metavar="SWEEP", help="A sweep folder (results/NAME), a sweep's NAME under --results, "
+                "or any folder of run folders."),
+            arg("--results", default="results", help="Where a sweep NAME is looked up (default results)."),
             arg("--by", choices=("final", "during", "pareto"), default="final",
                 help="Rank by mean final (default) or mean during accuracy, or list the Pareto front."),
             arg("--top", type=int, default=top, help=f"How many winners (default {top}; 0: all)."),
@@ -155,24 +157,32 @@ def _analysis_errors() -> tuple[type[Exception], ...]:
     return AnalysisError, FileNotFoundError
 
 
+def _sweep(args: argparse.Namespace) -> Any:
+    from hpsearch.user_files import sweep_folder
+
+    return sweep_folder(args.sweep, args.results)
+
+
 @subcommand("analyze", "Rank a sweep's finished trials by final or during accuracy, or its Pareto front.",
             *_sweep_args(10), arg("--csv", metavar="FILE", help="Also write the whole table (every trial)."))
 def analyze(args: argparse.Namespace) -> int:
     """One row per trial: state, mean and min during and final accuracy, duration, hyperparameters.
     Pruned and failed trials are listed in --csv but never ranked."""
     from hpsearch import analyze as analysis
-    from cl_rnn.results import write_atomic
+    from hpsearch.user_files import write_output
 
     try:
-        table = analysis.load_runs(args.sweep)
+        sweep = _sweep(args)
+        table = analysis.load_runs(sweep)
         ranked = analysis.select(table, args.by, args.top, args.min_during)
+        if args.csv:
+            write_output(args.csv, table.to_csv(index=False), "give --csv a writable path")
     except _analysis_errors() as err:
         raise UsageError(str(err)) from None
     heading = "Pareto front" if args.by == "pareto" else f"Top {len(ranked)} by mean {args.by} accuracy"
-    print(f"{args.sweep}: {len(table)} trials ({analysis.state_counts(table)})\n{heading}:")
+    print(f"{sweep}: {len(table)} trials ({analysis.state_counts(table)})\n{heading}:")
     print(analysis.format_ranking(ranked, analysis.param_columns(table)))
     if args.csv:
-        write_atomic(args.csv, table.to_csv(index=False))
         print(f"table of all {len(table)} trials: {args.csv}")
     return 0
 
@@ -187,9 +197,10 @@ def export(args: argparse.Namespace) -> int:
     from hpsearch.analyze import load_runs
     from hpsearch.export import export as export_winners
 
-    out = Path(args.out or Path(args.sweep) / "winners.txt")
     try:
-        text = export_winners(load_runs(args.sweep), out, args.by, args.top, args.min_during)
+        sweep = _sweep(args)
+        out = Path(args.out or sweep / "winners.txt")
+        text = export_winners(load_runs(sweep), out, args.by, args.top, args.min_during)
     except _analysis_errors() as err:
         raise UsageError(str(err)) from None
     print(text + f"written to {out}")
@@ -208,36 +219,38 @@ def seeds(args: argparse.Namespace) -> int:
     """The winner's own seed plus seeds 0, 1, ... with --during_acc_criterion off, each into
     SWEEP/seeds/<trial>/seed_<s>/; reruns that already have a result are not repeated."""
     import functools
-    from pathlib import Path
 
     from hpsearch import ray_adapter
     from hpsearch.analyze import load_runs
-    from hpsearch.seeds import SEEDS_CSV, SEEDS_DIR, format_statistics, run_seeds
+    from hpsearch.seeds import SEEDS_CSV, SEEDS_DIR, all_failed, format_statistics, run_seeds
 
-    runner = functools.partial(ray_adapter.run_configs, storage=Path(args.sweep) / SEEDS_DIR,
-                               address=args.address, verbose=args.verbose, max_concurrent=args.max_concurrent,
-                               population=args.population)
     try:
-        rows, stats = run_seeds(args.sweep, load_runs(args.sweep), runner, args.by, args.top,
-                                args.num_seeds, args.min_during)
+        sweep = _sweep(args)
+        runner = functools.partial(ray_adapter.run_configs, storage=sweep / SEEDS_DIR, address=args.address,
+                                   verbose=args.verbose, max_concurrent=args.max_concurrent,
+                                   population=args.population)
+        rows, stats = run_seeds(sweep, load_runs(sweep), runner, args.by, args.top, args.num_seeds, args.min_during)
     except _analysis_errors() as err:
         raise UsageError(str(err)) from None
     shown = rows[["trial", "seed", "state", "during", "final", "error"]]
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print(format_statistics(stats))
-    print(f"written to {Path(args.sweep) / SEEDS_CSV}")
-    return 0
+    print(f"written to {sweep / SEEDS_CSV}")
+    failure = all_failed(rows)
+    if failure:
+        print(f"hpsearch seeds: {failure}", file=sys.stderr)
+    return 1 if failure else 0
 
 
 @subcommand("report", "Plots (PNG) and a Markdown summary of a sweep: SWEEP/report.md, SWEEP/plots/.",
-            *_sweep_args(5)[:3])
+            *_sweep_args(5)[:4])
 def report(args: argparse.Namespace) -> int:
     """The winner's accuracy matrix and per-task accuracy, during vs final of all trials with the
     Pareto front, Optuna's hyperparameter importances, the ranking and the winners' command lines."""
     from hpsearch.report import write_report
 
     try:
-        path = write_report(args.sweep, args.by, args.top)
+        path = write_report(_sweep(args), args.by, args.top)
     except _analysis_errors() as err:
         raise UsageError(str(err)) from None
     print(f"{path}")

@@ -12,14 +12,14 @@ from pathlib import Path
 import pandas as pd
 
 from cl_rnn.config import FIELDS, Config, command_line, format_value
-from cl_rnn.results import write_atomic
 from hpsearch.analyze import AnalysisError, param_columns, read_config, select
-
+from hpsearch.user_files import absolute, write_output
 
 
 def reproducible(config: Config) -> Config:
-    """The configuration without what only says where a run writes."""
-    return config.replace(out_dir="", overwrite=False)
+    """The configuration without what only says where a run writes; a relative --data made absolute
+    (against the working folder), so the line runs from anywhere and in a Ray trial's own folder."""
+    return config.replace(out_dir="", overwrite=False, data=absolute(config.data))
 
 
 def winner_config(row: pd.Series) -> Config:
@@ -74,5 +74,5 @@ def export(table: pd.DataFrame, out: Path, by: str = "final", top: int = 1,
     if winners.empty:
         raise AnalysisError("no finished trial to export")
     text = export_text(winners)
-    write_atomic(out, text)
+    write_output(out, text, "give --out a writable path")
     return text

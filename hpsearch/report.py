@@ -9,9 +9,9 @@ import pandas as pd
 from hpsearch import plots
 from hpsearch.analyze import (FAILED, AnalysisError, display_table, load_runs, param_columns,
                               pareto_front, rank, read_json, read_matrix, state_counts)
-from cl_rnn.results import write_atomic
 from hpsearch.export import export_text
 from hpsearch.seeds import SEEDS_CSV, statistics
+from hpsearch.user_files import COPY_HINT, absolute, read_table, write_output, writing
 
 PLOTS_DIR = "plots"
 JOURNAL_PATTERN = "*.journal"
@@ -106,7 +106,10 @@ def seeds_section(sweep: Path) -> list[str]:
     path = Path(sweep) / SEEDS_CSV
     if not path.is_file():
         return []
-    stats = statistics(pd.read_csv(path, dtype={"trial": str}))
+    seeds = read_table(path, "seeds table", "delete it or run hpsearch seeds again",
+                       required=("trial", "state", "during", "final"),
+                       read=lambda p: pd.read_csv(p, dtype={"trial": str}))
+    stats = statistics(seeds)
     shown = pd.DataFrame({"trial": stats["trial"], "finished / runs": [
         f"{f} / {r}" for f, r in zip(stats["finished"], stats["runs"])]})
     for metric in ("during", "final"):
@@ -148,9 +151,10 @@ def render(sweep: Path, table: pd.DataFrame, by: str, top: int, figures: list, n
 
 def write_report(sweep: str | Path, by: str = "final", top: int = 5) -> Path:
     """Plots under SWEEP/plots/ and SWEEP/report.md; returns the path of the Markdown file."""
-    sweep = Path(sweep)
+    sweep = Path(absolute(str(sweep)))
     table = load_runs(sweep)
-    figures, note = make_plots(sweep, table, rank(table, by), by)
+    with writing(sweep / PLOTS_DIR, COPY_HINT):
+        figures, note = make_plots(sweep, table, rank(table, by), by)
     path = sweep / "report.md"
-    write_atomic(path, render(sweep, table, by, top, figures, note))
+    write_output(path, render(sweep, table, by, top, figures, note), COPY_HINT)
     return path

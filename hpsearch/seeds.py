@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from cl_rnn.config import Config
-from cl_rnn.results import write_atomic
-from hpsearch.analyze import FINISHED, SEEDS_DIR, AnalysisError, read_outcome, select
+from hpsearch.analyze import FAILED, FINISHED, SEEDS_DIR, AnalysisError, read_outcome, select
 from hpsearch.export import winner_config
+from hpsearch.user_files import COPY_HINT, absolute, write_output, writing
 
 SEEDS_CSV = "seeds.csv"
 # runs the configs (each writes its own out_dir); returns an error text per config that raised
@@ -102,19 +102,28 @@ def format_statistics(stats: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def all_failed(rows: pd.DataFrame) -> str | None:
+    """The line to end with when no rerun has a result (a broken setup, as ``hpsearch run`` says)."""
+    if rows.empty or (rows["state"] != FAILED).any():
+        return None
+    return f"all {len(rows)} reruns failed; the first: {rows['error'].iloc[0] or 'no message'}"
+
+
 def run_seeds(sweep: str | Path, table: pd.DataFrame, runner: Runner, by: str = "final",
               top: int = 1, num_seeds: int = 10,
               min_during: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rerun the winners (skipping reruns already done), write SWEEP/seeds.csv, return it and
-    the statistics."""
-    sweep = Path(sweep)
+    the statistics.  The reruns' folders are absolute: a Ray trial runs in a folder of its own."""
+    sweep = Path(absolute(str(sweep)))
     winners = select(table, by, top, min_during)
     if winners.empty:
         raise AnalysisError(f"{sweep}: no finished trial to rerun")
     jobs = rerun_configs(sweep, winners, num_seeds)
+    with writing(sweep / SEEDS_DIR, COPY_HINT):
+        (sweep / SEEDS_DIR).mkdir(parents=True, exist_ok=True)
     todo = [config for _, config in jobs if not _finished(config)]
     errors = runner(todo) if todo else []
     failed = {config.out_dir: error for config, error in zip(todo, errors) if error}
     rows = seeds_table(jobs, failed)
-    write_atomic(sweep / SEEDS_CSV, rows.to_csv(index=False))
+    write_output(sweep / SEEDS_CSV, rows.to_csv(index=False), COPY_HINT)
     return rows, statistics(rows)

@@ -1,32 +1,38 @@
-"""The LSTM layer's recurrence in C, compiled on first use and loaded with ctypes.
+"""The LSTM layer's recurrence in C (``lstm_kernel.c``), compiled on first use and loaded with ctypes.
 
 Why: with 32 units and batch 64 a training step is bound by the number of tensor ops, and an
 LSTM step needs about seven of them forward and six backward.  Here each direction of the whole
 recurrence (the small h @ W_hh products and the gate arithmetic) is one call; the big matmuls
 (input projection, dW_ih, dW_hh) stay with torch.  The kernel is built with the system C
-compiler (``$CC``, default ``cc``) into ``$CL_RNN_CACHE_DIR/kernels`` (default
-``~/.cache/cl-rnn/kernels``), keyed by a hash of source, flags and CPU, written atomically; about
-half a second, once per machine.  Without a compiler, or with ``CL_RNN_NO_KERNEL=1``, ``load()``
-returns None and ``lstm.py`` runs the same recurrence in torch ops (slower, same numbers).
+compiler (``$CC``, default ``cc``; ``$CL_RNN_KERNEL_FLAGS`` adds flags) into
+``$CL_RNN_CACHE_DIR/kernels`` (default ``~/.cache/cl-rnn/kernels``), keyed by a hash of source,
+command and CPU, written atomically; about half a second, once per machine.  Once opened, a
+small forward and backward are checked against the torch-ops reference (``lstm_ops.py``, ~3 ms).
+Without a compiler, where it refuses the source, where the check fails, or with
+``CL_RNN_NO_KERNEL=1``, ``load()`` returns None (with one warning, except for the last) and
+``lstm.py`` runs the same recurrence in torch ops (slower, same results up to rounding).
 
-Fast math without the finite-math assumption (NaN must propagate), and glibc's vectorised
-``expf`` declared explicitly (``VECTOR_EXP``); sigmoid and tanh are written through
-``exp`` of a clamped argument (no overflow: the vector exp is slow on it, and the raw 0..255
-inputs of the study saturate many gates).
+Fast math without the finite-math assumption (NaN must propagate); sigmoid and tanh are written
+through ``exp`` of a clamped argument (no overflow: glibc's vector exp is slow on it, and the raw
+0..255 inputs of the study saturate many gates).
 """
 from __future__ import annotations
 
 import ctypes
 import hashlib
+import itertools
 import logging
 import os
 import platform
+import shlex
 import subprocess
 import tempfile
 import threading
 from pathlib import Path
 
 import torch
+
+from cl_rnn.nets import lstm_ops
 
 log = logging.getLogger(__name__)
 # -ffast-math's parts but -funsafe-math-optimizations: with gcc 12 that flag links crtfastmath.o
@@ -36,209 +42,10 @@ FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fass
 ACT_CODES = {"tanh": 0, "relu": 1, "linear": 2}
 MAX_HIDDEN = 64
 
-PRELUDE = {
-    torch.float32: "#define REAL float\n#define EXP expf\n#define SFX _f32\n",
-    torch.float64: "#define REAL double\n#define EXP exp\n#define SFX _f64\n",
-}
-BODY = r"""
-/* The recurrence of an LSTM layer (gate blocks o, i, f, g), forward and backward; see lstm.py. */
-#define CAT2(a, b) a##b
-#define CAT(a, b) CAT2(a, b)
-#define INLINE static inline __attribute__((always_inline))
-
-/* Sigmoid and tanh through exp of a clamped argument: glibc's vector exp is slow for any lane
-   beyond +-87, and sigmoid(+-40) and tanh(+-20) already equal their limits in float and double.
-   Clamp, exp and the rest are separate loops over a scratch row: within one loop gcc turns
-   exp(clamp(x)) into a select of exp(x), calling exp on the raw argument.  The select-based clamp
-   keeps NaN (a diverging run must show NaN). */
-INLINE REAL CAT(clamp, SFX)(REAL x, REAL limit) { return x > limit ? limit : (x < -limit ? -limit : x); }
-INLINE void CAT(sigmoid_row, SFX)(REAL *restrict out, const REAL *in, int n, REAL *restrict tmp) {
-    for (int j = 0; j < n; j++) tmp[j] = -CAT(clamp, SFX)(in[j], 40);
-    for (int j = 0; j < n; j++) tmp[j] = EXP(tmp[j]);
-    for (int j = 0; j < n; j++) out[j] = (REAL)1 / ((REAL)1 + tmp[j]);
-}
-INLINE void CAT(act_row, SFX)(REAL *restrict out, const REAL *in, int n, const int kind, REAL *restrict tmp) {
-    if (kind == 0) {
-        for (int j = 0; j < n; j++) tmp[j] = (REAL)2 * CAT(clamp, SFX)(in[j], 20);
-        for (int j = 0; j < n; j++) tmp[j] = EXP(tmp[j]);
-        for (int j = 0; j < n; j++) out[j] = (REAL)1 - (REAL)2 / (tmp[j] + (REAL)1);
-    } else if (kind == 1) {
-        for (int j = 0; j < n; j++) out[j] = in[j] > 0 ? in[j] : (REAL)0;
-    } else {
-        for (int j = 0; j < n; j++) out[j] = in[j];
-    }
-}
-INLINE REAL CAT(dact, SFX)(REAL y, const int kind) {  /* derivative, from the output */
-    if (kind == 0) return (REAL)1 - y * y;
-    if (kind == 1) return y > 0 ? (REAL)1 : (REAL)0;
-    return (REAL)1;
-}
-
-/* out (G) += sum_k v[k] * m[k, :] for m (K, G) row-major.  Columns in register blocks, and
-   PARTS interleaved partial sums over k, so that enough independent FMA chains hide latency. */
-#define PARTS 4
-#define BLOCK(width)                                                          \
-    for (; j + width <= G; j += width) {                                      \
-        REAL acc[PARTS][width];                                               \
-        for (int q = 0; q < width; q++) {                                     \
-            acc[0][q] = out[j + q];                                           \
-            for (int p = 1; p < PARTS; p++) acc[p][q] = 0;                    \
-        }                                                                     \
-        int k = 0;                                                            \
-        for (; k + PARTS <= K; k += PARTS)                                    \
-            for (int p = 0; p < PARTS; p++) {                                 \
-                const REAL vk = v[k + p];                                     \
-                const REAL *restrict row = m + (long)(k + p) * G + j;         \
-                for (int q = 0; q < width; q++) acc[p][q] += vk * row[q];     \
-            }                                                                 \
-        for (; k < K; k++)                                                    \
-            for (int q = 0; q < width; q++) acc[0][q] += v[k] * m[(long)k * G + j + q]; \
-        for (int q = 0; q < width; q++) {                                     \
-            REAL sum = acc[0][q];                                             \
-            for (int p = 1; p < PARTS; p++) sum += acc[p][q];                 \
-            out[j + q] = sum;                                                 \
-        }                                                                     \
-    }
-INLINE void CAT(vecmat, SFX)(REAL *restrict out, const REAL *restrict v, const REAL *restrict m, int K, int G) {
-    int j = 0;
-    BLOCK(32)
-    BLOCK(16)
-    for (; j < G; j++) {
-        REAL acc = out[j];
-        for (int k = 0; k < K; k++) acc += v[k] * m[(long)k * G + j];
-        out[j] = acc;
-    }
-}
-#undef BLOCK
-#undef PARTS
-
-INLINE void CAT(forward_step, SFX)(int t, int N, int H, REAL *restrict acts, const REAL *restrict wt,
-                                   const REAL *restrict b_ih, const REAL *restrict b_hh,
-                                   const REAL *restrict gain, const int kind, REAL *restrict cells,
-                                   REAL *restrict squashed, REAL *restrict hs) {
-    const int G = 4 * H;
-    REAL tmp[G + H];
-    for (int n = 0; n < N; n++) {
-        const long row = (long)t * N + n;
-        REAL *restrict a = acts + row * G;
-        for (int j = 0; j < G; j++) a[j] += b_ih[j] + b_hh[j];
-        if (t > 0) CAT(vecmat, SFX)(a, hs + (row - N) * H, wt, H, G);
-        CAT(sigmoid_row, SFX)(a, a, 3 * H, tmp);
-        CAT(act_row, SFX)(a + 3 * H, a + 3 * H, H, kind, tmp);
-        const REAL *restrict o = a, *restrict i = a + H, *restrict f = a + 2 * H, *restrict g = a + 3 * H;
-        REAL *restrict c = cells + row * H, *restrict s = squashed + row * H, *restrict h = hs + row * H;
-        if (t > 0) {
-            const REAL *restrict cp = c - (long)N * H;
-            for (int k = 0; k < H; k++) c[k] = f[k] * cp[k] + i[k] * g[k];
-        } else {
-            for (int k = 0; k < H; k++) c[k] = i[k] * g[k];
-        }
-        if (gain) {
-            for (int k = 0; k < H; k++) tmp[G + k] = gain[k] * c[k];
-            CAT(act_row, SFX)(s, tmp + G, H, kind, tmp);
-        } else {
-            CAT(act_row, SFX)(s, c, H, kind, tmp);
-        }
-        for (int k = 0; k < H; k++) h[k] = o[k] * s[k];
-    }
-}
-
-/* acts (T,N,4H): in: input projection x W_ih^T (no bias); out: gate activations.  wt (H,4H): w_hh
-   transposed.  b_ih, b_hh (4H).  gain (H) or NULL.  cells, squashed (= act(gain * c)), hs (T,N,H): out. */
-void CAT(lstm_forward, SFX)(int T, int N, int H, REAL *restrict acts, const REAL *restrict wt,
-                            const REAL *restrict b_ih, const REAL *restrict b_hh,
-                            const REAL *restrict gain, int kind, REAL *restrict cells,
-                            REAL *restrict squashed, REAL *restrict hs) {
-    FLUSH_DENORMALS_BEGIN
-    for (int t = 0; t < T; t++) {
-        if (kind == 0) CAT(forward_step, SFX)(t, N, H, acts, wt, b_ih, b_hh, gain, 0, cells, squashed, hs);
-        else if (kind == 1) CAT(forward_step, SFX)(t, N, H, acts, wt, b_ih, b_hh, gain, 1, cells, squashed, hs);
-        else CAT(forward_step, SFX)(t, N, H, acts, wt, b_ih, b_hh, gain, 2, cells, squashed, hs);
-    }
-    FLUSH_DENORMALS_END
-}
-
-INLINE void CAT(backward_step, SFX)(int T, int t, int N, int H, const REAL *restrict acts,
-                                    const REAL *restrict cells, const REAL *restrict squashed,
-                                    const REAL *restrict w_hh, const REAL *restrict gain, const int kind,
-                                    const REAL *restrict d_hs, REAL *restrict d_acts,
-                                    REAL *restrict d_acts_t, REAL *restrict dc, REAL *restrict dh) {
-    const int G = 4 * H;
-    const long TN = (long)T * N;
-    for (int n = 0; n < N; n++) {
-        const long row = (long)t * N + n;
-        const REAL *restrict a = acts + row * G;
-        const REAL *restrict o = a, *restrict i = a + H, *restrict f = a + 2 * H, *restrict g = a + 3 * H;
-        const REAL *restrict s = squashed + row * H;
-        REAL *restrict d = d_acts + row * G;
-        REAL *restrict dcn = dc + (long)n * H;
-        for (int k = 0; k < H; k++) dh[k] = d_hs[row * H + k];
-        if (t < T - 1) {
-            CAT(vecmat, SFX)(dh, d_acts + (row + N) * G, w_hh, G, H);
-            const REAL *restrict fnext = acts + (row + N) * G + 2 * H;
-            for (int k = 0; k < H; k++) dcn[k] *= fnext[k];
-        } else {
-            for (int k = 0; k < H; k++) dcn[k] = 0;
-        }
-        for (int k = 0; k < H; k++) {
-            const REAL to_c = o[k] * CAT(dact, SFX)(s[k], kind) * gain[k];
-            dcn[k] += dh[k] * to_c;
-            d[k] = dh[k] * s[k] * o[k] * ((REAL)1 - o[k]);
-            d[H + k] = dcn[k] * g[k] * i[k] * ((REAL)1 - i[k]);
-            d[3 * H + k] = dcn[k] * i[k] * CAT(dact, SFX)(g[k], kind);
-        }
-        if (t > 0) {
-            const REAL *restrict cp = cells + (row - N) * H;
-            for (int k = 0; k < H; k++) d[2 * H + k] = dcn[k] * cp[k] * f[k] * ((REAL)1 - f[k]);
-        } else {
-            for (int k = 0; k < H; k++) d[2 * H + k] = 0;
-        }
-    }
-    /* this step's rows (N, G) -> d_acts_t[:, t, :], in 16 x 16 tiles (a scatter per row costs 3x more) */
-    const REAL *restrict block = d_acts + (long)t * N * G;
-    for (int n0 = 0; n0 < N; n0 += 16)
-        for (int j0 = 0; j0 < G; j0 += 16) {
-            const int n1 = n0 + 16 < N ? n0 + 16 : N, j1 = j0 + 16 < G ? j0 + 16 : G;
-            for (int j = j0; j < j1; j++)
-                for (int n = n0; n < n1; n++) d_acts_t[j * TN + (long)t * N + n] = block[(long)n * G + j];
-        }
-}
-
-/* d_acts_t (4H,T,N): out, gradients of the preactivations, gate-major (so that dW = d_acts_t X is a
-   matmul of plain row-major operands).  d_acts (T,N,4H): the same, row-major (scratch for the
-   recurrence).  w_hh (4H,H).  d_hs (T,N,H): gradient of every step's output.  dc (N,H), dh (H): scratch. */
-void CAT(lstm_backward, SFX)(int T, int N, int H, const REAL *restrict acts, const REAL *restrict cells,
-                             const REAL *restrict squashed, const REAL *restrict w_hh,
-                             const REAL *restrict gain, int kind, const REAL *restrict d_hs,
-                             REAL *restrict d_acts, REAL *restrict d_acts_t, REAL *restrict dc, REAL *restrict dh) {
-    FLUSH_DENORMALS_BEGIN
-    REAL ones[H];
-    for (int k = 0; k < H; k++) ones[k] = 1;
-    if (!gain) gain = ones;
-    for (int t = T - 1; t >= 0; t--) {
-        if (kind == 0) CAT(backward_step, SFX)(T, t, N, H, acts, cells, squashed, w_hh, gain, 0, d_hs, d_acts, d_acts_t,
-                                                dc, dh);
-        else if (kind == 1) CAT(backward_step, SFX)(T, t, N, H, acts, cells, squashed, w_hh, gain, 1, d_hs, d_acts, d_acts_t,
-                                                dc, dh);
-        else CAT(backward_step, SFX)(T, t, N, H, acts, cells, squashed, w_hh, gain, 2, d_hs, d_acts, d_acts_t,
-                                                dc, dh);
-    }
-    FLUSH_DENORMALS_END
-}
-"""
-# Saturated gates (the study's raw 0..255 inputs) multiply tiny numbers into denormals, which cost
-# the CPU a microcode assist each (3x slower steps); both entry points flush them to zero.
-FLUSH_DENORMALS = """
-#define FLUSH_DENORMALS_BEGIN unsigned int saved_csr = _mm_getcsr(); _mm_setcsr(saved_csr | 0x8040);
-#define FLUSH_DENORMALS_END _mm_setcsr(saved_csr);
-"""
-# glibc declares its vector exp variants only under full -ffast-math, which would also let gcc
-# assume no NaN (and a diverging run must show NaN): declare them here instead.
-VECTOR_EXP = ("#pragma omp declare simd notinbranch\nextern float expf(float);\n"
-              "#pragma omp declare simd notinbranch\nextern double exp(double);\n")
-HEADER = "#include <math.h>\n#include <string.h>\n#include <xmmintrin.h>\n" + VECTOR_EXP + FLUSH_DENORMALS
-SOURCES = {dtype: HEADER + prelude + BODY for dtype, prelude in PRELUDE.items()}  # one library per dtype
+DEFINES = {torch.float32: ["-DREAL=float", "-DEXP=expf", "-DSFX=_f32"],
+           torch.float64: ["-DREAL=double", "-DEXP=exp", "-DSFX=_f64"]}  # one library per dtype
 SUFFIX = {torch.float32: "_f32", torch.float64: "_f64"}
+SOURCE = Path(__file__).with_name("lstm_kernel.c")
 
 _loaded: dict = {}  # dtype -> CDLL, or None where it could not be built
 _lock = threading.Lock()
@@ -257,14 +64,17 @@ def _cpu_signature() -> str:
     return platform.machine() + flags
 
 
-def _build(target: Path, compiler: str, source_text: str) -> None:
+def _compile_command(compiler: str, dtype: torch.dtype) -> list[str]:
+    """The compiler call, without its output path; ``$CL_RNN_KERNEL_FLAGS`` adds flags (e.g. -mcpu=native)."""
+    extra = shlex.split(os.environ.get("CL_RNN_KERNEL_FLAGS", ""))
+    return [compiler, *FLAGS, *DEFINES[dtype], *extra, str(SOURCE), "-lm"]
+
+
+def _build(target: Path, command: list[str]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        source = Path(tmp) / "lstm_kernel.c"
-        source.write_text(source_text)
         built = Path(tmp) / target.name
-        subprocess.run([compiler, *FLAGS, "-o", str(built), str(source), "-lm"], check=True,
-                       capture_output=True, timeout=300)
+        subprocess.run([*command, "-o", str(built)], check=True, capture_output=True, text=True, timeout=300)
         os.replace(built, target)
 
 
@@ -274,7 +84,7 @@ def load(dtype: torch.dtype = torch.float32):
         return _loaded[dtype]
     with _lock:
         if dtype not in _loaded:
-            _loaded[dtype] = _build_and_open(dtype) if dtype in SOURCES else None
+            _loaded[dtype] = _build_and_open(dtype) if dtype in DEFINES else None
     return _loaded[dtype]
 
 
@@ -285,20 +95,66 @@ def preload() -> None:
 
 
 def _build_and_open(dtype: torch.dtype):
+    """Build (once per machine), open and check the kernel; on any failure one warning and None."""
     if os.environ.get("CL_RNN_NO_KERNEL", "") not in ("", "0"):
         return None
-    compiler = os.environ.get("CC", "cc")
-    key = hashlib.sha256("\n".join([SOURCES[dtype], compiler, *FLAGS, _cpu_signature()]).encode()).hexdigest()[:16]
+    command = _compile_command(os.environ.get("CC", "cc"), dtype)
+    key = hashlib.sha256("\n".join([SOURCE.read_text(), *command, _cpu_signature()]).encode()).hexdigest()[:16]
     target = cache_dir() / f"lstm{SUFFIX[dtype]}_{key}.so"
+    refused = target.with_suffix(".failed")  # the compiler refused this source: don't try again every run
     try:
+        if refused.exists():
+            raise KernelUnavailable(refused.read_text().strip())
         if not target.exists():
-            _build(target, compiler, SOURCES[dtype])
+            _build(target, command)
         library = ctypes.CDLL(str(target))
         _declare(library, SUFFIX[dtype])
-    except (OSError, subprocess.SubprocessError) as err:
-        log.warning("LSTM C kernel unavailable (%s); using torch ops (slower)", str(err).splitlines()[0])
-        return None
+        _check_against_torch_ops(library, dtype)
+    except subprocess.CalledProcessError as err:
+        reason = _compiler_error(command[0], err.stderr)
+        refused.write_text(reason + "\n")
+        return _unavailable(reason)
+    except (OSError, subprocess.SubprocessError, KernelUnavailable) as err:
+        return _unavailable(str(err).splitlines()[0] if str(err) else type(err).__name__)
     return library
+
+
+class KernelUnavailable(Exception):
+    """The kernel cannot be used here (the compiler refused it, or it computes something else)."""
+
+
+def _unavailable(reason: str) -> None:
+    log.warning("LSTM C kernel unavailable (%s); using torch ops (slower, same results up to rounding)", reason)
+
+
+def _compiler_error(compiler: str, stderr: str) -> str:
+    lines = [line for line in (stderr or "").splitlines() if line.strip()]
+    first = next((line for line in lines if "error" in line), lines[0] if lines else "no message")
+    return f"{compiler} failed: {first.strip()}"
+
+
+def _check_against_torch_ops(library, dtype: torch.dtype) -> None:
+    """Raise KernelUnavailable unless a small forward and backward equal the torch-ops reference.
+
+    A kernel built by a compiler or for a CPU nobody tested must not train silently wrong.  Its own
+    generator: the check runs in ``preload``'s thread and must not move the run's random streams.
+    """
+    gen = torch.Generator().manual_seed(0)
+    steps, batch, hidden = 3, 17, 9  # 17 and 9 leave remainders in the kernel's tiles and blocks
+    proj, d_hs = (torch.randn(steps, batch, n, generator=gen, dtype=dtype) for n in (4 * hidden, hidden))
+    w_hh, b_ih, b_hh = (torch.randn(4 * hidden, *shape, generator=gen, dtype=dtype) for shape in ((hidden,), (), ()))
+    tolerance = {"rtol": 1e-3, "atol": 1e-4} if dtype == torch.float32 else {"rtol": 1e-9, "atol": 1e-10}
+    for act, gain in itertools.product(ACT_CODES, (None, torch.rand(hidden, generator=gen, dtype=dtype) + 0.5)):
+        expected = [proj + b_ih + b_hh, *(proj.new_empty(steps, batch, hidden) for _ in range(3))]
+        lstm_ops.forward_ops(*expected[:1], w_hh, gain, act, *expected[1:])
+        expected.append(lstm_ops.backward_ops(*expected[:3], w_hh, gain, act, d_hs).permute(2, 0, 1))
+        got = [proj.clone(), *(torch.empty_like(t) for t in expected[1:4])]
+        forward(library, *got[:1], w_hh, b_ih, b_hh, gain, act, *got[1:])
+        got.append(backward(library, *got[:3], w_hh, gain, act, d_hs))
+        for name, a, b in zip(("gates", "cells", "act(c)", "h", "gradients"), got, expected):
+            if not torch.allclose(a, b, **tolerance):
+                raise KernelUnavailable(f"its {name} differ from torch ops by {(a - b).abs().max().item():.3g} "
+                                        f"({act}, {'with' if gain is not None else 'no'} gain)")
 
 
 def _declare(library, suffix: str) -> None:
