@@ -18,7 +18,7 @@ from pathlib import Path
 from cl_rnn.data.store import load_dataset
 from cl_rnn.data.surrogate import make_surrogate, write_surrogate
 
-PEAK_RSS = """
+PEAK_RSS = r"""
 import re, sys, time
 from types import SimpleNamespace
 import torch

@@ -49,7 +49,8 @@ def test_study_values_land_in_the_right_fields():
 
 def test_defaults_match_the_study():
     config = Config()
-    assert (config.n_iter, config.lr, config.batch_size, config.ewc_lambda, config.beta) == (5000, 0.001, 64, 5000.0, 0.005)
+    assert (config.n_iter, config.lr, config.batch_size, config.ewc_lambda, config.beta) == \
+        (5000, 0.001, 64, 5000.0, 0.005)
     assert (config.val_iter, config.val_set_size, config.mask_fraction, config.random_seed) == (250, 500, 0.8, 42)
 
 

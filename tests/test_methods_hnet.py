@@ -23,7 +23,8 @@ HNET_FLAGS = dict(hnet_all=True, use_new_hnet=True, nh_hnet_type="chunked_hmlp",
 
 
 def study_line(marker: str) -> list[str]:
-    line = next(l for l in README.read_text().splitlines() if "train_split_audioset.py" in l and marker in l)
+    lines = README.read_text().splitlines()
+    line = next(text for text in lines if "train_split_audioset.py" in text and marker in text)
     return shlex.split(line.split("train_split_audioset.py", 1)[1])
 
 

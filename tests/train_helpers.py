@@ -12,19 +12,19 @@ def synthetic_tasks(num_tasks: int = 2, classes: int = 3, train: int = 60, val: 
                     steps: int = 10, features: int = 128, seed: int = 0) -> list[Task]:
     """Classes differ by a prototype that drifts over time; uint8 sample-major like the real data."""
     rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, 1, steps)[:, None]
+
+    def draw(prototypes: np.ndarray, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        y = np.arange(count) % classes
+        start, end = prototypes[y, 0][:, None], prototypes[y, 1][:, None]
+        # small byte values: raw inputs near 128 would saturate every gate of a fresh LSTM
+        x = 4 + 3 * ((1 - ramp) * start + ramp * end) + 1.5 * rng.standard_normal((count, steps, features))
+        return torch.from_numpy(np.clip(x, 0, 255).astype(np.uint8)), torch.from_numpy(y.astype(np.int64))
+
     tasks = []
     for t in range(num_tasks):
         prototypes = rng.standard_normal((classes, 2, features))
-        ramp = np.linspace(0, 1, steps)[:, None]
-
-        def draw(count: int) -> tuple[torch.Tensor, torch.Tensor]:
-            y = np.arange(count) % classes
-            start, end = prototypes[y, 0][:, None], prototypes[y, 1][:, None]
-            # small byte values: raw inputs near 128 would saturate every gate of a fresh LSTM
-            x = 4 + 3 * ((1 - ramp) * start + ramp * end) + 1.5 * rng.standard_normal((count, steps, features))
-            return torch.from_numpy(np.clip(x, 0, 255).astype(np.uint8)), torch.from_numpy(y.astype(np.int64))
-
-        (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = draw(train), draw(val), draw(test)
+        (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = (draw(prototypes, n) for n in (train, val, test))
         tasks.append(Task(index=t, classes=list(range(t * classes, (t + 1) * classes)), x_train=x_tr,
                           y_train=y_tr, x_val=x_va, y_val=y_va, x_test=x_te, y_test=y_te))
     return tasks

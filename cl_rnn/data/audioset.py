@@ -84,7 +84,7 @@ def choose_classes(counts: np.ndarray, num_classes: int, source: Path) -> list[i
     chosen = [int(i) for i in np.flatnonzero(counts >= cutoff)]
     if len(chosen) > num_classes:
         warnings.warn(f"{len(chosen)} classes have >= {cutoff} clips (ties at the cutoff); "
-                      f"keeping the first {num_classes} in ontology order, as the study does")
+                      f"keeping the first {num_classes} in ontology order, as the study does", stacklevel=2)
     return chosen[:num_classes]
 
 
@@ -156,7 +156,7 @@ def build_from_features(features: str | Path, meta_dir: str | Path, dst: str | P
     short = [candidates[c].name for c, k in zip(chosen, per_class) if len(k) < clips_per_class]
     if short:
         warnings.warn(f"{len(short)} classes have fewer than {clips_per_class} clips "
-                      f"(e.g. {short[0]!r}): they get fewer training/test clips")
+                      f"(e.g. {short[0]!r}): they get fewer training/test clips", stacklevel=2)
     slots, y, n_train = _split(per_class, clips_per_class, test_fraction, seed)
     x = _materialise(features, scan, slots, progress)
     classes = [candidates[c] for c in chosen]

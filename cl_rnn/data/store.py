@@ -284,7 +284,7 @@ def _read_tasks(path: Path, f: h5py.File, plans: list[_TaskPlan]) -> list[Task]:
     dest_pos = np.zeros(len(x), dtype=np.int64)
     buffers = []
     for plan in plans:
-        for part, rows in plan.rows.items():
+        for rows in plan.rows.values():
             dest_slot[rows] = len(buffers)
             dest_pos[rows] = np.arange(len(rows))
             buffers.append(np.empty((len(rows), STEPS, FEATURES), dtype=np.uint8))

@@ -69,7 +69,7 @@ def expected_ids(content, chosen: list[int], per_class: int = 5, test: int = 1) 
     kept: list[list[int]] = [[] for _ in chosen]
     for name in sorted(content):
         for clip_id, labels, frames in content[name]:
-            hits = [chosen.index(l) for l in labels if l in chosen]
+            hits = [chosen.index(label) for label in labels if label in chosen]
             if frames == 10 and len(hits) == 1:
                 kept[hits[0]].append(clip_id)
     np.random.seed(42)
