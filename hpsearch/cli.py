@@ -1,51 +1,15 @@
 """``hpsearch``: sweeps of the study's methods, and what to do with their results.
 
-Adding a subcommand is one decorated function: ``@subcommand(name, help, *arguments)``, where
-each argument is ``arg("--flag", ...)`` (argparse's own keywords), and the function takes the
-parsed ``argparse.Namespace`` and returns an exit status.  Its docstring becomes the
-subcommand's description.
+Adding a subcommand is one decorated function here: ``@subcommand(name, help, *arguments)``
+(see hpsearch.commands), its arguments ``arg("--flag", ...)`` next to it.
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-Handler = Callable[[argparse.Namespace], int]
-
-
-@dataclass(frozen=True)
-class Argument:
-    names: tuple[str, ...]
-    options: dict[str, Any]
-
-
-def arg(*names: str, **options: Any) -> Argument:
-    """One argparse argument, declared next to the subcommand that uses it."""
-    return Argument(names, options)
-
-
-@dataclass(frozen=True)
-class Subcommand:
-    name: str
-    help: str
-    arguments: tuple[Argument, ...]
-    handler: Handler
-
-
-SUBCOMMANDS: dict[str, Subcommand] = {}
-
-
-def subcommand(name: str, help: str, *arguments: Argument) -> Callable[[Handler], Handler]:
-    def register(handler: Handler) -> Handler:
-        SUBCOMMANDS[name] = Subcommand(name, help, arguments, handler)
-        return handler
-    return register
-
-
-class UsageError(Exception):
-    """Bad input found after parsing; printed as one line, exit status 2."""
+from hpsearch.commands import SUBCOMMANDS, Argument, UsageError, arg, subcommand
 
 
 # --- hpsearch spaces ---------------------------------------------------------------------------
@@ -257,6 +221,29 @@ def report(args: argparse.Namespace) -> int:
     for png in sorted((path.parent / "plots").glob("*.png")):
         print(f"  {png}")
     return 0
+
+
+# --- hpsearch slurm -------------------------------------------------------------------------------------
+
+@subcommand(
+    "slurm", "Write an sbatch script that runs a sweep on a SLURM allocation as a Ray cluster (--submit: submit it).",
+    arg("--nodes", type=int, required=True, help="Nodes to allocate: the Ray head and N-1 workers."),
+    arg("--cpus-per-node", type=int, required=True, help="CPUs per node, all of them Ray's."),
+    arg("--gpus-per-node", type=int, default=0, help="GPUs per node (default 0)."),
+    arg("--time", required=True, metavar="HH:MM:SS", help="The allocation's time limit."),
+    arg("--partition", default="", help="SLURM partition (default: the cluster's)."),
+    arg("--account", default="", help="SLURM account to charge."),
+    arg("--submit", action="store_true", help="Submit the script with sbatch."),
+    arg("run_args", nargs=argparse.REMAINDER, metavar="-- RUN_ARGUMENTS", help="The sweep: `hpsearch run` arguments."))
+def slurm(args: argparse.Namespace) -> int:
+    """The script starts Ray on every node with srun, runs `hpsearch run --address` on the first node and
+    stops Ray when the sweep ends or the job is cancelled; `-- --resume NAME` continues a sweep."""
+    from hpsearch import slurm as batch
+
+    try:
+        return batch.create(args, build_parser())
+    except batch.SlurmError as err:
+        raise UsageError(str(err)) from None
 
 
 # --- entry point -----------------------------------------------------------------------------------

@@ -64,6 +64,25 @@ def stop(started: bool) -> None:
         ray.shutdown()
 
 
+def wait_for_nodes(address: str, count: int, timeout_s: float) -> int:
+    """Join the cluster at ``address`` (retrying while its head starts) and wait until ``count``
+    nodes are alive, at most ``timeout_s``; returns how many are."""
+    deadline = time.monotonic() + timeout_s
+    while not ray.is_initialized():
+        try:
+            ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
+        except ConnectionError:
+            if time.monotonic() > deadline:
+                return 0
+            time.sleep(2)
+    try:
+        while (alive := sum(node["Alive"] for node in ray.nodes())) < count and time.monotonic() < deadline:
+            time.sleep(1)
+        return alive
+    finally:
+        ray.shutdown()
+
+
 def _trial_dir(plan: TrialPlan) -> Path:
     return Path(plan.sweep_dir) / Path(tune.get_context().get_trial_dir()).name
 

@@ -44,7 +44,7 @@ def test_resume_of_an_unknown_sweep_is_refused(capsys, tmp_path):
 
 
 def test_a_subcommand_is_one_function(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "SUBCOMMANDS", dict(cli.SUBCOMMANDS))
+    monkeypatch.setitem(cli.SUBCOMMANDS, "hello", None)  # the registration below is undone after the test
 
     @cli.subcommand("hello", "Say hello.", cli.arg("--who", default="world"))
     def hello(args: argparse.Namespace) -> int:
