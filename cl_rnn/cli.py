@@ -28,15 +28,26 @@ def train_main(argv: Sequence[str], prog: str = "train_split_audioset.py") -> in
 
     Bad input found after parsing (flags that contradict the data or a run folder's checkpoint,
     a bad dataset file, an unwritable run folder) and a diverged loss end with one line on stderr:
-    exit status 2 for flags, 1 for the rest.
+    exit status 2 for flags, 1 for the rest; Ctrl-C: one line on what the run folder keeps, 130.
     """
-    from cl_rnn.config import from_argv
+    try:
+        return _train(argv, prog)
+    except KeyboardInterrupt as err:  # a run's own says what its folder keeps; else nothing had started
+        print(f"{prog}: {err or 'interrupted before training started: rerun the same command to start'}",
+              file=sys.stderr)
+        return 130
+
+
+def _train(argv: Sequence[str], prog: str) -> int:
+    from cl_rnn.config import build_parser, from_argv, repeated_flags
     from cl_rnn.data.store import DataError
     from cl_rnn.results import RunFolderError
     from cl_rnn.rules import ConfigError
     from cl_rnn.train import TrainingDiverged, train
 
-    config = from_argv(argv)
+    config = from_argv(argv, build_parser(prog))
+    for warning in repeated_flags(argv):
+        print(f"{prog}: warning: {warning}", file=sys.stderr)
     _log_to_stderr(logging.INFO if config.loglevel_info else logging.DEBUG)
     try:
         result = train(config)
@@ -57,12 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command == "train":
-        return train_main(rest)
+        return train_main(rest, prog="cl-rnn train")
     if command == "data":
         from cl_rnn.data.cli import main as data_main
 
         return data_main(rest)
-    print(f"cl-rnn: unknown command {command!r}\n{USAGE}", end="", file=sys.stderr)
+    print(f"cl-rnn: error: unknown command {command!r} (see cl-rnn --help)", file=sys.stderr)
     return 2
 
 

@@ -13,7 +13,7 @@ import argparse
 import dataclasses
 import shlex
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterable, Iterator, NoReturn, Sequence
 
 ACTIVATIONS = ("linear", "sigmoid", "relu", "elu", "tanh")
 TS_WEIGHTINGS = ("none", "last", "last_ten_percent", "unpadded", "discount")
@@ -199,8 +199,15 @@ def _add_flag(group: argparse._ArgumentGroup, f: dataclasses.Field) -> None:
                        help=help_text)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line (the error, and where to look), not the usage block first."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser(prog: str = "train_split_audioset.py") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=prog, description="Continual learning on Split AudioSet (cl-rnn).",
         allow_abbrev=False)
     groups: dict[str, argparse._ArgumentGroup] = {}
@@ -224,6 +231,48 @@ def from_argv(argv: Sequence[str], parser: argparse.ArgumentParser | None = None
     except ConfigError as err:
         parser.error(str(err))
     return config
+
+
+def _given_values(argv: Sequence[str]) -> Iterator[tuple[str, str]]:
+    """(flag, value text) for each study flag on a command line, in order; a switch's value is "true"."""
+    for i, word in enumerate(argv):
+        name, has_value, value = word[2:].partition("=")
+        if not word.startswith("--") or name not in FIELDS:
+            continue
+        switch = FIELDS[name].type in ("bool", bool) and FIELDS[name].default is False
+        if has_value or switch:
+            yield name, value if has_value else "true"
+        elif i + 1 < len(argv):
+            yield name, argv[i + 1]
+
+
+def _same(name: str, a: str, b: str) -> bool:
+    kind = FLAG_TYPES.get(str(FIELDS[name].type), str) if name in FIELDS else str
+    try:
+        return kind(a) == kind(b)  # equal as the flag's type: 1e-3 and 0.001 are one value
+    except (ValueError, argparse.ArgumentTypeError):
+        return a == b
+
+
+def conflicting_values(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """The flags of ``pairs`` (name, value text) given more than once with different values, each with
+    all its values in order.  For train_split_audioset.py's command line and hpsearch's --flag."""
+    given: dict[str, list[str]] = {}
+    for name, value in pairs:
+        given.setdefault(name, []).append(value)
+    return {name: values for name, values in given.items()
+            if any(not _same(name, values[0], v) for v in values[1:])}
+
+
+def repeat_warning(shown: str, values: Sequence[str]) -> str:
+    """``--lr given twice (0.1, then 0.2); using 0.2``: the last value wins, as in argparse."""
+    times = "twice" if len(values) == 2 else f"{len(values)} times"
+    return f"{shown} given {times} ({', then '.join(values)}); using {values[-1]}"
+
+
+def repeated_flags(argv: Sequence[str]) -> list[str]:
+    """One warning for each flag of ``argv`` given more than once with different values."""
+    return [repeat_warning(f"--{name}", values) for name, values in conflicting_values(_given_values(argv)).items()]
 
 
 def format_value(value: Any) -> str:

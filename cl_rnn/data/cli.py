@@ -7,11 +7,12 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
+from cl_rnn.config import OneLineParser
 from cl_rnn.data.store import DataError, load_dataset
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cl-rnn data", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="cl-rnn data", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     surrogate = commands.add_parser("surrogate", help="write the deterministic surrogate dataset")
     surrogate.add_argument("--out", default=None,
