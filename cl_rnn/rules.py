@@ -6,6 +6,7 @@ reason; it runs before any data is loaded or any network is built.
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 
 from cl_rnn.config import FIELDS, Config
@@ -83,13 +84,14 @@ def during_criteria(config: Config) -> list[float]:
         values = [float(v) for v in config.during_acc_criterion.split(",")]
     except ValueError:
         raise ConfigError(f"--during_acc_criterion: expected numbers, got {config.during_acc_criterion!r}") from None
-    if any(v != -1 and not v >= 0 for v in values):
-        raise ConfigError(f"--during_acc_criterion: accuracies in % must be >= 0 (or -1: off), "
+    if any(v != -1 and not 0 <= v <= 100 for v in values):
+        raise ConfigError(f"--during_acc_criterion: accuracies are percentages in [0, 100] (or -1: off), "
                           f"got {config.during_acc_criterion!r}")
     if len(values) == 1:
         return values * (config.num_tasks - 1)
     if len(values) != config.num_tasks - 1:
-        raise ConfigError(f"--during_acc_criterion: expected 1 or {config.num_tasks - 1} values, got {len(values)}")
+        raise ConfigError(f"--during_acc_criterion: {len(values)} values for {config.num_tasks} tasks; give one "
+                          f"value for all tasks, or one for each task but the last ({config.num_tasks - 1} here)")
     return values
 
 
@@ -112,6 +114,14 @@ def _check_unsupported(config: Config) -> None:
         raise ConfigError("--use_replay: cl-rnn implements coreset replay only; set --coreset_size > 0")
     if config.hnet_all and not (config.use_new_hnet and config.nh_hnet_type == "chunked_hmlp"):
         raise ConfigError("--hnet_all: cl-rnn implements --use_new_hnet --nh_hnet_type=chunked_hmlp only")
+
+
+def _check_finite(config: Config) -> None:
+    """nan and inf make no sense for any float flag (a strength, a rate, a fraction or -1 for off)."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"--{f.name}: must be a finite number, got {value!r}")
 
 
 def _check_ranges(config: Config) -> None:
@@ -196,6 +206,7 @@ def check(config: Config) -> Config:
     for f in dataclasses.fields(config):
         if f.metadata["choices"] and getattr(config, f.name) not in f.metadata["choices"]:
             raise ConfigError(f"--{f.name}: invalid choice {getattr(config, f.name)!r}")
+    _check_finite(config)
     _check_unsupported(config)
     _check_exclusive(config)
     _check_ranges(config)

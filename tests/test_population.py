@@ -55,7 +55,7 @@ def test_each_member_matches_its_single_run(tmp_path, tasks, method):
 
 def test_a_stopped_member_leaves_and_the_others_go_on(tmp_path, tasks):
     configs = member_configs(tmp_path, "pop", num_tasks=2)
-    configs[1] = configs[1].replace(during_acc_criterion="101")
+    configs[1] = configs[1].replace(during_acc_criterion="100", lr=1e-6)  # learns nothing: stopped
     reports: list[tuple[int, int]] = []
     results = train_population(configs, report=lambda member, task, metrics: reports.append((member, task)),
                                tasks=tasks)

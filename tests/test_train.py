@@ -72,7 +72,7 @@ def test_same_flags_and_seed_give_the_same_matrix(tmp_path):
 
 def test_during_acc_criterion_stops_the_run_and_says_why(tmp_path):
     reports = []
-    result = train(small_config(tmp_path, during_acc_criterion="101"), report=lambda t, m: reports.append(m),
+    result = train(small_config(tmp_path, during_acc_criterion="100", lr=1e-6), report=lambda t, m: reports.append(m),
                    tasks=TASKS)
     assert not result.finished
     assert result.stop_reason.startswith("during_acc_criterion: task 0")
