@@ -17,15 +17,17 @@ import dataclasses
 import os
 import random
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 
 from cl_rnn.atomic import atomic_path
 from cl_rnn.config import Config
+from cl_rnn.results import RunFolder, RunFolderError
 from cl_rnn.rules import ConfigError
 
 FOLDER = "checkpoints"
@@ -51,6 +53,7 @@ class RunState:
     seconds: float
     resumed_at: list[int]
     done: bool = False
+    data_fingerprint: str = ""  # of the tasks trained on (``cl_rnn.data.fingerprint``); "": not recorded
 
 
 def path_in(run_folder: Path | str) -> Path:
@@ -78,12 +81,28 @@ def save(run_folder: Path, state: RunState) -> Path:
 
 
 def write_payload(path: Path, payload: dict[str, Any]) -> Path:
-    """``torch.save`` of ``payload`` (plus the format) to ``path``, atomically and synced to disk."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as out:
-        torch.save({"format": FORMAT, **payload}, out)
-        out.flush()
-        os.fsync(out.fileno())  # the data is on disk before the name points at it
+    """``torch.save`` of ``payload`` (plus the format) to ``path``, atomically and synced to disk.
+
+    A failed write (disk full) is a :class:`RunFolderError` naming the file and the cause; the previous
+    checkpoint stays as it was."""
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as out:
+            torch.save({"format": FORMAT, **payload}, out)
+            out.flush()
+            os.fsync(out.fileno())  # the data is on disk before the name points at it
+    except (OSError, RuntimeError) as err:
+        cause = _os_error(err)
+        if cause is None:
+            raise
+        raise RunFolderError(f"{path}: cannot write the checkpoint ({cause.strerror or cause})") from None
     return path
+
+
+def _os_error(err: BaseException | None) -> OSError | None:
+    """The OSError behind ``err``: torch.save turns a failed write into a RuntimeError raised while handling it."""
+    while err is not None and not isinstance(err, OSError):
+        err = err.__context__
+    return err
 
 
 def read_payload(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -133,6 +152,41 @@ def resumable(config: Config, device: torch.device | str = "cpu") -> RunState | 
             f"--out_dir {config.out_dir}: holds a checkpoint of other flags ({', '.join(changed[:3])}"
             f"{', ...' if len(changed) > 3 else ''}); pass --overwrite to replace it or choose another --out_dir")
     return state
+
+
+def check_same_data(state: RunState, fingerprint: str, source: str, folder: Path) -> None:
+    """Refuse to continue a checkpoint on other data than it was trained on (same path, other contents)."""
+    if state.data_fingerprint and state.data_fingerprint != fingerprint:
+        raise CheckpointMismatch(
+            f"{source}: not the data the checkpoint in {folder} was trained on (fingerprint {fingerprint[:12]}, "
+            f"the checkpoint's {state.data_fingerprint[:12]}); use that data, or pass --overwrite to start afresh")
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; the message says what its folder keeps and how to continue."""
+
+
+def how_to_continue(config: Config, folder: Path, task: int | None) -> str:
+    """What a stopped run's folder keeps and the command that continues it."""
+    if task is None:
+        return "no task had finished: rerun the same command to start again"
+    same = bool(config.out_dir) and Path(config.out_dir) == folder
+    rerun = "rerun the same command" if same else f"rerun the same command with --out_dir={folder}"
+    return f"{folder} keeps its checkpoint after task {task}: {rerun} to continue"
+
+
+@contextmanager
+def explained_stops(config: Config, folder: RunFolder, last_saved: Callable[[], int | None]) -> Iterator[None]:
+    """Ctrl-C and a failed write end a run in one line: what its folder keeps and how to continue."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if last_saved() is None:
+            folder.discard()  # nothing to continue from: the rerun starts in the same folder
+        raise RunInterrupted(f"interrupted; {how_to_continue(config, folder.path, last_saved())}") from None
+    except RunFolderError as err:
+        advice = how_to_continue(config, folder.path, last_saved()).replace("rerun", "once it can be written, rerun", 1)
+        raise RunFolderError(f"{err}; {advice}") from None
 
 
 def remove(run_folder: Path) -> None:

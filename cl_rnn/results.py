@@ -17,8 +17,10 @@ import json
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -44,6 +46,7 @@ class Result:
     seconds: float = 0.0
     method: str = "finetune"
     resumed_at: list[int] = field(default_factory=list)  # tasks a restart continued from
+    data_fingerprint: str = ""  # of the tasks trained on (``cl_rnn.data.fingerprint``)
 
     def summary_line(self) -> str:
         state = "finished" if self.finished else f"stopped ({self.stop_reason})"
@@ -54,8 +57,8 @@ class Result:
         return f"{text}; {self.seconds:.1f} s; {self.out_dir}"
 
 
-def resolve_out_dir(config: Config) -> Path:
-    """The folder this run writes to; created empty."""
+def resolve_out_dir(config: Config) -> tuple[Path, list[Path]]:
+    """The folder this run writes to, created empty, and the folders that creating it added (deepest first)."""
     if config.out_dir:
         wanted = Path(config.out_dir)
     else:
@@ -63,10 +66,12 @@ def resolve_out_dir(config: Config) -> Path:
     if wanted.exists() and (not wanted.is_dir() or any(wanted.iterdir())):
         if config.overwrite and wanted.is_dir():
             shutil.rmtree(wanted)
+            wanted.mkdir()  # the replaced folder was not this run's to remove
         else:
             wanted = _numbered(wanted)
+    added = [folder for folder in (wanted, *wanted.parents) if not folder.exists()]
     wanted.mkdir(parents=True, exist_ok=True)
-    return wanted
+    return wanted, added
 
 
 def _numbered(path: Path) -> Path:
@@ -80,11 +85,25 @@ class RunFolderError(OSError):
     """The run folder cannot be created or written (one line: the folder and the reason)."""
 
 
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """A failed write of ``path`` (disk full, permissions) as one line naming the file and the cause."""
+    try:
+        yield
+    except OSError as err:
+        if isinstance(err, RunFolderError):
+            raise
+        raise RunFolderError(f"{path}: cannot write ({err.strerror or err})") from None
+
+
 class RunFolder:
+    OWN_FILES = ("config.json", "command.txt")  # what a fresh folder holds before the first task ends
+
     def __init__(self, config: Config, reuse: bool = False):
         """``reuse``: continue in ``--out_dir`` as it is (a resumed run) instead of a fresh folder."""
+        self.fresh = not reuse  # a fresh folder's own files and the folders made for it: ``discard``
         try:
-            self.path = Path(config.out_dir) if reuse else resolve_out_dir(config)
+            self.path, self.created = (Path(config.out_dir), []) if reuse else resolve_out_dir(config)
             write_atomic(self.path / "config.json", json.dumps(dataclasses.asdict(config), indent=2) + "\n")
             write_atomic(self.path / "command.txt", command_line(config) + "\n")
         except OSError as err:
@@ -92,17 +111,34 @@ class RunFolder:
             raise RunFolderError(f"--out_dir {where}: cannot write the run folder "
                                  f"({err.strerror or err})") from None
 
+    def discard(self) -> None:
+        """Remove what this run created, when it stops before any task ended: its files and the folders
+        it made.  A folder that existed before, or holds anything else, is left as it is."""
+        if not self.fresh or any(p.name not in self.OWN_FILES for p in self.path.iterdir()):
+            return
+        for name in self.OWN_FILES:
+            (self.path / name).unlink(missing_ok=True)
+        for folder in self.created:
+            try:
+                folder.rmdir()  # only when empty: never a folder another run writes to meanwhile
+            except OSError:
+                return
+
     def write(self, result: Result, seed: int) -> None:
         """(Re)write everything derived from the accuracy matrix."""
-        write_atomic(self.path / "performance_overview.txt", format_overview(result.summary))
-        write_atomic(self.path / "accuracy_matrix.csv", _matrix_csv(result.accuracy_matrix))
-        write_atomic(self.path / "tasks.csv", _tasks_csv(result.accuracy_matrix))
+        for name, text in (("performance_overview.txt", format_overview(result.summary)),
+                           ("accuracy_matrix.csv", _matrix_csv(result.accuracy_matrix)),
+                           ("tasks.csv", _tasks_csv(result.accuracy_matrix))):
+            with writing(self.path / name):
+                write_atomic(self.path / name, text)
         payload = {"finished": result.finished, "stop_reason": result.stop_reason, "during": result.during,
                    "final": result.final, "mean_during_accuracy": _mean(result.during),
                    "mean_final_accuracy": _mean(result.final), "seconds": result.seconds,
                    "compression_ratio": result.compression_ratio, "method": result.method, "seed": seed,
-                   "resumed_at": result.resumed_at, "code_version": code_version()}
-        write_atomic(self.path / "result.json", json.dumps(payload, indent=2) + "\n")
+                   "resumed_at": result.resumed_at, "code_version": code_version(),
+                   "data_fingerprint": result.data_fingerprint}
+        with writing(self.path / "result.json"):
+            write_atomic(self.path / "result.json", json.dumps(payload, indent=2) + "\n")
 
 
 def read_ended(folder: Path) -> Result | None:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import random
 import time
-import warnings
 from typing import Callable
 
 import numpy as np
@@ -23,14 +21,16 @@ from cl_rnn import checkpoint
 from cl_rnn.adam import Adam
 from cl_rnn.batches import MultitaskStream, TaskStream, time_major
 from cl_rnn.config import Config
+from cl_rnn.data.fingerprint import fingerprint
 from cl_rnn.evaluation import accuracy, needs_all_steps, step_weights, task_loss
 from cl_rnn.methods.base import Batch, Method
 from cl_rnn.methods.build import build_method
 from cl_rnn.metrics import during, final, overview
 from cl_rnn.nets import lstm_kernel
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
+from cl_rnn.prepare import choose_device, data_source, run_tasks, seed_everything
 from cl_rnn.results import Result, RunFolder
-from cl_rnn.rules import check, check_data, criterion_stop
+from cl_rnn.rules import check, criterion_stop
 
 log = logging.getLogger("cl_rnn.train")
 LOSS_LOG_EVERY = 50
@@ -51,36 +51,11 @@ def train(config: Config, report: Report | None = None, tasks: list | None = Non
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny ops: one thread is fastest, and trials run side by side
     try:
-        return _Experiment(config, report, tasks).run()
+        experiment = _Experiment(config, report, tasks)
+        with checkpoint.explained_stops(config, experiment.folder, lambda: experiment.last_saved):
+            return experiment.run()
     finally:
         torch.set_num_threads(threads)
-
-
-def run_tasks(config: Config, tasks: list | None = None) -> list:
-    """The run's tasks (loaded from ``--data`` unless given), checked against the flags."""
-    if tasks is None:
-        from cl_rnn.data.store import load_tasks
-
-        tasks = load_tasks(config)
-    if len(tasks) < config.num_tasks:
-        raise ValueError(f"--num_tasks={config.num_tasks}: the data has only {len(tasks)} tasks")
-    tasks = tasks[:config.num_tasks]
-    check_data(config, [len(task.y_train) for task in tasks])
-    return tasks
-
-
-def choose_device(config: Config) -> torch.device:
-    if config.use_cuda and torch.cuda.is_available():
-        return torch.device("cuda")
-    if config.use_cuda:
-        warnings.warn("--use_cuda: no CUDA device here, running on the CPU", stacklevel=3)
-    return torch.device("cpu")
-
-
-def seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    random.seed(seed)
 
 
 class _Experiment:
@@ -92,10 +67,22 @@ class _Experiment:
         lstm_kernel.preload()  # compiles on a machine's first run: overlap it with loading the data
         resumed = checkpoint.resumable(config, self.device)  # an unfinished run of these flags in --out_dir
         self.folder = RunFolder(config, reuse=resumed is not None)
+        try:
+            self._prepare(resumed, tasks)
+        except BaseException:
+            self.folder.discard()  # refused (or interrupted) before any training: no folder left behind
+            raise
+
+    def _prepare(self, resumed: checkpoint.RunState | None, tasks: list | None) -> None:
+        config = self.config
         seed_everything(config.random_seed)
         if torch.are_deterministic_algorithms_enabled() != config.deterministic_run:
             torch.use_deterministic_algorithms(config.deterministic_run)  # the first call costs 70 MB of memory
         self.tasks = run_tasks(config, tasks)
+        self.data_fingerprint = fingerprint(self.tasks)
+        if resumed is not None:
+            checkpoint.check_same_data(resumed, self.data_fingerprint, data_source(config, tasks is not None),
+                                       self.folder.path)
         self.net = RecurrentNet(NetSpec.from_config(config, input_size=self.tasks[0].x_train.shape[2]))
         self.method = self._fresh_method()
         rows = 1 if config.multitask else config.num_tasks
@@ -105,6 +92,7 @@ class _Experiment:
         self.stop_reason: str | None = None
         self.task_weights: list[torch.Tensor] = []  # from scratch: each task's own network
         self.first_task, self.earlier_seconds, self.resumed_at = 0, 0.0, []
+        self.last_saved: int | None = None  # the task of the folder's checkpoint
         if resumed is not None:
             self._resume(resumed)
 
@@ -120,6 +108,7 @@ class _Experiment:
         self.first_task = state.task + 1
         self.earlier_seconds = state.seconds
         self.resumed_at = [*state.resumed_at, self.first_task]
+        self.last_saved = state.task
         checkpoint.set_rng_states(state.rng)
         log.info("resuming %s after task %d", self.folder.path, state.task)
 
@@ -127,7 +116,8 @@ class _Experiment:
         checkpoint.save(self.folder.path, checkpoint.RunState(
             config=dataclasses.asdict(self.config), task=t, matrix=self.matrix, method=self.method.state_dict(),
             task_weights=self.task_weights, rng=checkpoint.rng_states(), seconds=self._seconds(),
-            resumed_at=self.resumed_at, done=done))
+            resumed_at=self.resumed_at, done=done, data_fingerprint=self.data_fingerprint))
+        self.last_saved = t
 
     def _seconds(self) -> float:
         return self.earlier_seconds + time.perf_counter() - self.started
@@ -278,7 +268,8 @@ class _Experiment:
         return Result(accuracy_matrix=self.matrix.copy(), during=[] if config.multitask else during(self.matrix),
                       final=final(self.matrix), finished=finished, stop_reason=self.stop_reason,
                       out_dir=self.folder.path, summary=summary, compression_ratio=ratio,
-                      seconds=self._seconds(), method=self._method_name(), resumed_at=self.resumed_at)
+                      seconds=self._seconds(), method=self._method_name(), resumed_at=self.resumed_at,
+                      data_fingerprint=self.data_fingerprint)
 
     def _method_name(self) -> str:
         if self.config.multitask:
