@@ -227,12 +227,12 @@ def report(args: argparse.Namespace) -> int:
 
 @subcommand(
     "slurm", "Write an sbatch script that runs a sweep on a SLURM allocation as a Ray cluster (--submit: submit it).",
-    arg("--nodes", type=int, required=True, help="Nodes to allocate: the Ray head and N-1 workers."),
-    arg("--cpus-per-node", type=int, required=True, help="CPUs per node, all of them Ray's."),
-    arg("--gpus-per-node", type=int, default=0, help="GPUs per node (default 0)."),
+    arg("--nodes", type=int, required=True, metavar="N", help="Nodes to allocate: the Ray head and N-1 workers."),
+    arg("--cpus-per-node", type=int, required=True, metavar="C", help="CPUs per node, all of them Ray's."),
+    arg("--gpus-per-node", type=int, default=0, metavar="G", help="GPUs per node (default 0)."),
     arg("--time", required=True, metavar="HH:MM:SS", help="The allocation's time limit."),
-    arg("--partition", default="", help="SLURM partition (default: the cluster's)."),
-    arg("--account", default="", help="SLURM account to charge."),
+    arg("--partition", default="", metavar="P", help="SLURM partition (default: the cluster's)."),
+    arg("--account", default="", metavar="A", help="SLURM account to charge."),
     arg("--submit", action="store_true", help="Submit the script with sbatch."),
     arg("run_args", nargs=argparse.REMAINDER, metavar="-- RUN_ARGUMENTS", help="The sweep: `hpsearch run` arguments."))
 def slurm(args: argparse.Namespace) -> int:
