@@ -7,7 +7,6 @@ or the flags that differ between the runs).  Only finished trials are ranked.
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pandas as pd
 from cl_rnn.config import FIELDS, Config
 from cl_rnn.rules import CRITERION_STOP
 from hpsearch.records import FAILED, FINISHED, PRUNED, RUNNING, TEXT, TRIALS_CSV, read_rows
-from hpsearch.user_files import AnalysisError, not_readable, read_table
+from hpsearch.user_files import AnalysisError, not_readable, read_json, read_result, read_table
 
 SELECTIONS = ("final", "during", "pareto")
 METRICS = ["during", "final", "min_during", "min_final", "compression_ratio", "seconds"]
@@ -38,16 +37,6 @@ def find_run_folders(root: Path) -> list[Path]:
     """Run folders under ``root``, except the seed reruns of ``hpsearch seeds`` (not trials)."""
     found = (p.parent for p in Path(root).rglob("command.txt") if is_run_folder(p.parent))
     return sorted(d for d in found if d.relative_to(root).parts[:1] != (SEEDS_DIR,))
-
-
-def read_json(path: Path) -> dict:
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as err:
-        raise AnalysisError(f"{path}: unreadable JSON ({err})") from None
-    if not isinstance(data, dict):
-        raise AnalysisError(f"{path}: expected a JSON object")
-    return data
 
 
 def read_config(run_dir: Path) -> Config:
@@ -86,7 +75,7 @@ def read_outcome(run_dir: Path) -> dict:
     path = Path(run_dir) / "result.json"
     if not path.is_file():
         return {"state": FAILED, "error": "no result.json (the run failed or is still running)"}
-    data = read_json(path)
+    data = read_result(path)
     during = [float(v) for v in data.get("during") or []]
     final = [float(v) for v in data.get("final") or []]
     stop_reason = data.get("stop_reason")

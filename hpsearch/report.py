@@ -8,10 +8,10 @@ import pandas as pd
 
 from hpsearch import plots
 from hpsearch.analyze import (FAILED, AnalysisError, display_table, load_runs, param_columns,
-                              pareto_front, rank, read_json, read_matrix, state_counts)
+                              pareto_front, rank, read_matrix, state_counts)
 from hpsearch.export import export_text
 from hpsearch.seeds import SEEDS_CSV, statistics
-from hpsearch.user_files import COPY_HINT, absolute, read_table, write_output, writing
+from hpsearch.user_files import COPY_HINT, absolute, read_result, read_table, write_output, writing
 
 PLOTS_DIR = "plots"
 JOURNAL_PATTERN = "*.journal"
@@ -34,7 +34,10 @@ def load_study(sweep: Path):
 def param_importances(sweep: Path) -> tuple[dict[str, float], str]:
     """Optuna's importances of the sampled hyperparameters and over how many trials, or an empty
     dict and why not."""
-    study = load_study(sweep)
+    try:
+        study = load_study(sweep)
+    except (OSError, ValueError, RuntimeError) as err:  # a damaged journal costs the importances, not the report
+        return {}, f"the Optuna journal is unreadable ({' '.join(str(err).split())})"
     if study is None:
         return {}, "no Optuna journal in the sweep folder"
     import optuna
@@ -72,7 +75,7 @@ def _winner_plots(winner: pd.Series, out: Path, by: str) -> list[tuple[str, str]
         made.append(("Winner's accuracy matrix", matrix_png.name))
     except AnalysisError:
         pass
-    result = read_json(run_dir / "result.json")
+    result = read_result(run_dir / "result.json")
     bars_png = plots.per_task_accuracy([float(v) for v in result.get("during") or []],
                                        [float(v) for v in result.get("final") or []],
                                        out / "winner_per_task.png", f"Accuracy per task, {label}")
@@ -83,7 +86,7 @@ def _winner_plots(winner: pd.Series, out: Path, by: str) -> list[tuple[str, str]
 def make_plots(sweep: Path, table: pd.DataFrame, ranked: pd.DataFrame, by: str) -> tuple[list, str]:
     """All figures; returns (caption, file name) pairs and the note on importances."""
     out = Path(sweep) / PLOTS_DIR
-    made = _winner_plots(ranked.iloc[0], out, by) if not ranked.empty else []
+    made = _winner_plots(ranked.iloc[0], out, by) if not ranked.empty and ranked.iloc[0]["run_dir"] else []
     winner = ranked.iloc[0]["trial"] if not ranked.empty else None
     scatter = plots.during_vs_final(table, pareto_front(table), out / "during_vs_final.png",
                                     f"During vs final accuracy, {Path(sweep).name}", winner)
@@ -106,10 +109,9 @@ def seeds_section(sweep: Path) -> list[str]:
     path = Path(sweep) / SEEDS_CSV
     if not path.is_file():
         return []
-    seeds = read_table(path, "seeds table", "delete it or run hpsearch seeds again",
+    stats = read_table(path, "seeds table", "delete it or run hpsearch seeds again",
                        required=("trial", "state", "during", "final"),
-                       read=lambda p: pd.read_csv(p, dtype={"trial": str}))
-    stats = statistics(seeds)
+                       read=lambda p: statistics(pd.read_csv(p, dtype={"trial": str})))
     shown = pd.DataFrame({"trial": stats["trial"], "finished / runs": [
         f"{f} / {r}" for f, r in zip(stats["finished"], stats["runs"])]})
     for metric in ("during", "final"):

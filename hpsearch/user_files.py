@@ -5,6 +5,7 @@ reaches a Ray trial: a trial runs in a folder of its own, possibly on another ma
 """
 from __future__ import annotations
 
+import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +34,33 @@ def sweep_folder(given: str, results: str = "results") -> Path:
         if folder.is_dir():
             return Path(absolute(str(folder)))
     raise AnalysisError(f"{given}: no such folder")
+
+
+def read_json(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise AnalysisError(f"{path}: unreadable JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise AnalysisError(f"{path}: expected a JSON object")
+    return data
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def read_result(path: Path) -> dict:
+    """A run's result.json, its numbers checked (a hand-edited or foreign file is one line, not a traceback)."""
+    data = read_json(path)
+    for key in ("during", "final"):
+        values = data.get(key) or []
+        if not isinstance(values, list) or not all(_is_number(v) for v in values):
+            raise AnalysisError(f"{path}: {key!r} is not a list of accuracies; rerun that run or delete its folder")
+    for key in ("compression_ratio", "seconds"):
+        if data.get(key) is not None and not _is_number(data[key]):
+            raise AnalysisError(f"{path}: {key!r} is not a number; rerun that run or delete its folder")
+    return data
 
 
 def _cause(error: Exception) -> str:

@@ -78,6 +78,30 @@ def test_a_broken_seeds_csv_under_report_is_one_line_naming_it(tmp_path, capsys)
     assert line.endswith("; delete it or run hpsearch seeds again")
 
 
+def test_a_seeds_csv_with_words_for_accuracies_under_report_is_one_line(tmp_path, capsys):
+    sweep = build_sweep_folder(tmp_path / "sweep")
+    (sweep / "seeds.csv").write_text("trial,seed,state,during,final\nB,1,finished,abc,xyz\n")
+    line = one_line_refusal(["report", str(sweep)], capsys)
+    assert line == (f"hpsearch report: {sweep / 'seeds.csv'}: not a readable seeds table (could not convert "
+                    "string to float: 'abc'); delete it or run hpsearch seeds again")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_result_json_with_the_wrong_types_is_one_line_naming_it(tmp_path, capsys, no_ray_reruns, command):
+    sweep = build_sweep_folder(tmp_path / "sweep")
+    result = sweep / "trial_B" / "run" / "result.json"
+    result.write_text('{"finished": true, "during": 5, "final": ["x"]}')
+    assert one_line_refusal([command, str(sweep)], capsys) == (
+        f"hpsearch {command}: {result}: 'during' is not a list of accuracies; rerun that run or delete its folder")
+
+
+def test_a_damaged_optuna_journal_costs_the_importances_not_the_report(tmp_path, capsys):
+    sweep = build_sweep_folder(tmp_path / "sweep")
+    (sweep / "optuna.journal").write_text("not json\n{]\n")
+    assert hpsearch_main(["report", str(sweep)]) == 0
+    assert "Hyperparameter importances skipped: the Optuna journal is unreadable (" in (sweep / "report.md").read_text()
+
+
 # --- outputs that cannot be written ------------------------------------------------------------------
 
 @pytest.mark.parametrize("how", ["file_in_the_way", "read_only"])
