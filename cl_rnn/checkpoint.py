@@ -154,12 +154,13 @@ def resumable(config: Config, device: torch.device | str = "cpu") -> RunState | 
     return state
 
 
-def check_same_data(state: RunState, fingerprint: str, source: str, folder: Path) -> None:
-    """Refuse to continue a checkpoint on other data than it was trained on (same path, other contents)."""
-    if state.data_fingerprint and state.data_fingerprint != fingerprint:
+def check_same_data(saved: str, fingerprint: str, source: str, where: Path) -> None:
+    """Refuse to continue a checkpoint on other data than it was trained on (same path, other contents);
+    ``saved``: the checkpoint's data fingerprint ("" for one written before fingerprints: not checked)."""
+    if saved and saved != fingerprint:
         raise CheckpointMismatch(
-            f"{source}: not the data the checkpoint in {folder} was trained on (fingerprint {fingerprint[:12]}, "
-            f"the checkpoint's {state.data_fingerprint[:12]}); use that data, or pass --overwrite to start afresh")
+            f"{source}: not the data the checkpoint in {where} was trained on (fingerprint {fingerprint[:12]}, "
+            f"the checkpoint's {saved[:12]}); use that data, or pass --overwrite to start afresh")
 
 
 class RunInterrupted(KeyboardInterrupt):

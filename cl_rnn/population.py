@@ -25,7 +25,6 @@ uninterrupted population.  The file is removed when the population ends.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -35,17 +34,19 @@ import torch
 from cl_rnn import checkpoint as checkpoints
 from cl_rnn.batches import time_major
 from cl_rnn.config import Config
+from cl_rnn.data.fingerprint import fingerprint
 from cl_rnn.evaluation import accuracy
 from cl_rnn.methods.base import load_tensor_state, tensor_state
 from cl_rnn.methods.fisher import empirical_fisher
 from cl_rnn.nets.population_lstm import PopulationLSTM, supports
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
-from cl_rnn.population_members import Member, MemberReport
+from cl_rnn.population_members import BestModels, Member, MemberReport
 from cl_rnn.population_methods import PopulationEWC, PopulationOrthogonal, PopulationRegulariser, PopulationSI
 from cl_rnn.population_optim import PopulationAdam, aligned_empty, aligned_rows, clip_by_member_norm, column
 from cl_rnn.results import Result
 from cl_rnn.rules import check
-from cl_rnn.train import TrainingDiverged, run_tasks
+from cl_rnn.prepare import data_source, run_tasks
+from cl_rnn.train import TrainingDiverged
 
 MEMBER_FLAGS = ("random_seed", "lr", "weight_decay", "clip_grad_norm", "adam_beta1", "ewc_lambda", "si_lambda",
                 "orthogonal_hh_reg", "mask_fraction", "during_acc_criterion", "out_dir", "overwrite",
@@ -98,6 +99,10 @@ class _Population:
         self.report, self.checkpoint = report, checkpoint
         saved = _resumable(checkpoint, configs)
         self.tasks = run_tasks(first, tasks)
+        self.data_fingerprint = fingerprint(self.tasks)
+        if saved is not None:  # before anything else: a population never continues on other data
+            checkpoints.check_same_data(saved.get("data_fingerprint", ""), self.data_fingerprint,
+                                        data_source(first, tasks is not None), checkpoint)
         self.net = RecurrentNet(NetSpec.from_config(first, input_size=self.tasks[0].x_train.shape[2]))
         self.lstm = PopulationLSTM(self.net, first.ts_weighting, self.tasks[0].x_train.shape[1])
         started = time.perf_counter()
@@ -145,7 +150,7 @@ class _Population:
     def _state(self, task: int) -> dict[str, Any]:
         return {"configs": [dataclasses.asdict(m.config) for m in self.members], "task": task,
                 "active": [m.index for m in self.active], "theta": self.theta,
-                "members": [m.state() for m in self.members],
+                "members": [m.state() for m in self.members], "data_fingerprint": self.data_fingerprint,
                 "regularisers": [tensor_state(reg) for reg in self.regularisers]}
 
     def _resume(self, saved: dict[str, Any]) -> None:
@@ -203,7 +208,7 @@ class _Population:
         self.max_norm = self._column("clip_grad_norm")
         self.clipped = self.max_norm != -1
         self.grad = aligned_empty(*self.theta.shape, self.theta)
-        self.best = _BestModels(self.theta) if self.config.use_best_models else None
+        self.best = BestModels(self.theta) if self.config.use_best_models else None
         block = None
         for it in range(iterations):
             if self.best is not None and (it % self.config.val_iter == 0 or it == iterations - 1):
@@ -300,22 +305,3 @@ def _resumable(path: Path | None, configs: list[Config]) -> dict[str, Any] | Non
             "remove it to start afresh")
     return saved
 
-
-class _BestModels:
-    """``--use_best_models``: each member's best validation score and weights so far in a task."""
-
-    def __init__(self, theta: torch.Tensor):
-        self.scores = torch.full((theta.shape[0],), -math.inf, dtype=torch.float64)
-        self.weights = theta.clone()
-
-    def offer(self, scores: torch.Tensor, theta: torch.Tensor) -> None:
-        better = scores > self.scores  # NaN (no validation set) is never better, as in train
-        self.scores = torch.where(better, scores, self.scores)
-        self.weights[better] = theta[better]
-
-    def restore(self, theta: torch.Tensor) -> None:
-        seen = self.scores > -math.inf  # a member with a score kept the weights that scored it
-        theta[seen] = self.weights[seen]
-
-    def keep(self, index: torch.Tensor) -> None:
-        self.scores, self.weights = self.scores[index], self.weights[index]

@@ -8,6 +8,7 @@ reshuffles of the batch stream and the EWC Fisher's sample choice, seeded like
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Callable
 
@@ -144,3 +145,23 @@ def _method_name(config: Config, net: RecurrentNet) -> str:
         return "from_scratch"
     with torch.random.fork_rng(devices=[]):
         return build_method(config, net, torch.device("cpu")).name
+
+
+class BestModels:
+    """``--use_best_models``: each member's best validation score and weights so far in a task."""
+
+    def __init__(self, theta: torch.Tensor):
+        self.scores = torch.full((theta.shape[0],), -math.inf, dtype=torch.float64)
+        self.weights = theta.clone()
+
+    def offer(self, scores: torch.Tensor, theta: torch.Tensor) -> None:
+        better = scores > self.scores  # NaN (no validation set) is never better, as in train
+        self.scores = torch.where(better, scores, self.scores)
+        self.weights[better] = theta[better]
+
+    def restore(self, theta: torch.Tensor) -> None:
+        seen = self.scores > -math.inf  # a member with a score kept the weights that scored it
+        theta[seen] = self.weights[seen]
+
+    def keep(self, index: torch.Tensor) -> None:
+        self.scores, self.weights = self.scores[index], self.weights[index]

@@ -81,8 +81,8 @@ class _Experiment:
         self.tasks = run_tasks(config, tasks)
         self.data_fingerprint = fingerprint(self.tasks)
         if resumed is not None:
-            checkpoint.check_same_data(resumed, self.data_fingerprint, data_source(config, tasks is not None),
-                                       self.folder.path)
+            checkpoint.check_same_data(resumed.data_fingerprint, self.data_fingerprint,
+                                       data_source(config, tasks is not None), self.folder.path)
         self.net = RecurrentNet(NetSpec.from_config(config, input_size=self.tasks[0].x_train.shape[2]))
         self.method = self._fresh_method()
         rows = 1 if config.multitask else config.num_tasks

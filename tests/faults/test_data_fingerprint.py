@@ -96,3 +96,21 @@ def test_given_tasks_that_differ_are_refused_too_and_the_same_ones_resume_bitwis
     whole = train(small_config(tmp_path / "whole", num_tasks=3, n_iter=10), tasks=tasks)
     np.testing.assert_array_equal(resumed.accuracy_matrix, whole.accuracy_matrix)
     assert resumed.data_fingerprint == whole.data_fingerprint == fingerprint(tasks)
+
+
+def test_a_population_checkpoint_refuses_other_data(tmp_path):
+    from cl_rnn.population import train_population
+
+    tasks, others = synthetic_tasks(num_tasks=3), synthetic_tasks(num_tasks=3, seed=1)
+    configs = [small_config(tmp_path, num_tasks=3, n_iter=10, random_seed=k, out_dir=str(tmp_path / f"m{k}"))
+               for k in range(2)]
+    saved = tmp_path / "population.pt"
+
+    def stop_after_task_0(member: int, task: int, metrics: dict) -> None:
+        raise RuntimeError("stopped")
+
+    with pytest.raises(RuntimeError, match="stopped"):
+        train_population(configs, report=stop_after_task_0, tasks=tasks, checkpoint=saved)
+    with pytest.raises(checkpoint.CheckpointMismatch, match=rf"not the data the checkpoint in {saved} was trained"):
+        train_population(configs, tasks=others, checkpoint=saved)
+    assert all(result.finished for result in train_population(configs, tasks=tasks, checkpoint=saved))
