@@ -19,7 +19,7 @@ from typing import Any
 import optuna
 
 import search_spaces
-from cl_rnn.config import FIELDS, FLAG_TYPES
+from cl_rnn.config import FIELDS, FLAG_TYPES, conflicting_values, repeat_warning
 from cl_rnn.results import write_atomic
 from cl_rnn.rules import ConfigError
 from hpsearch import progress, records
@@ -74,11 +74,14 @@ def load(results: str, name: str) -> SweepSettings:
 
 
 def parse_flags(items: list[str]) -> dict[str, Any]:
-    """``["num_tasks=2", "during_acc_criterion=60"]`` -> typed flag values."""
+    """``["num_tasks=2", "during_acc_criterion=60"]`` -> typed flag values; the last of a flag given
+    twice wins, with one warning when the values differ."""
     flags: dict[str, Any] = {}
+    given: list[tuple[str, str]] = []
     for item in items:
         name, sep, text = item.partition("=")
         name = name.strip().lstrip("-")
+        given.append((name, text))
         if not sep or name not in FIELDS:
             raise SweepError(f"--flag {item!r}: expected NAME=VALUE with NAME a flag of train_split_audioset.py")
         if name in SWEEP_SET:
@@ -87,6 +90,8 @@ def parse_flags(items: list[str]) -> dict[str, Any]:
             flags[name] = FLAG_TYPES[str(FIELDS[name].type)](text)
         except (ValueError, TypeError, argparse.ArgumentTypeError) as err:
             raise SweepError(f"--flag {name}: {err}") from None
+    for name, values in conflicting_values(given).items():
+        print(f"hpsearch run: warning: {repeat_warning(f'--flag {name}', values)}", file=sys.stderr)
     return flags
 
 
