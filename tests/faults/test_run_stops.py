@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import re
 import signal
 import subprocess
@@ -66,6 +67,34 @@ def test_a_full_disk_while_writing_a_checkpoint_is_one_line_and_the_rerun_is_ide
     assert checkpoint.load(path).task == 0 and not list(run.rglob("*.tmp"))
     assert train_main(argv_for(tiny_dataset_path, run)) == 0
     assert json.loads((run / "result.json").read_text())["resumed_at"] == [1]
+    assert train_main(argv_for(tiny_dataset_path, tmp_path / "whole")) == 0
+    np.testing.assert_array_equal(matrix_of(run), matrix_of(tmp_path / "whole"))
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real filesystem of 1 MiB (a tmpfs; needs root), unmounted afterwards."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_real_full_disk_stops_the_run_in_one_line_and_the_rerun_after_freeing_space_is_identical(
+        tmp_path, tiny_dataset_path, small_disk, capsys):
+    filler = small_disk / "filler"
+    filler.write_bytes(b"x" * (1024 - 200) * 1024)  # room for the first checkpoint (~110 KB), not for two
+    run = small_disk / "run"
+    assert train_main(argv_for(tiny_dataset_path, run)) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"train_split_audioset.py: error: {run}/") and "(No space left on device); " in line
+    assert line.endswith(f"{run} keeps its checkpoint after task 0: once it can be written, rerun the same "
+                         "command to continue"), line
+    filler.unlink()
+    assert train_main(argv_for(tiny_dataset_path, run)) == 0
     assert train_main(argv_for(tiny_dataset_path, tmp_path / "whole")) == 0
     np.testing.assert_array_equal(matrix_of(run), matrix_of(tmp_path / "whole"))
 
