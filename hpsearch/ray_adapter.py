@@ -65,16 +65,10 @@ def stop(started: bool) -> None:
 
 
 def wait_for_nodes(address: str, count: int, timeout_s: float) -> int:
-    """Join the cluster at ``address`` (retrying while its head starts) and wait until ``count``
-    nodes are alive, at most ``timeout_s``; returns how many are."""
+    """Join the running cluster at ``address`` and wait until ``count`` nodes are alive, at most
+    ``timeout_s``; returns how many are.  (ray.init waits minutes for a head that is not up yet.)"""
     deadline = time.monotonic() + timeout_s
-    while not ray.is_initialized():
-        try:
-            ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
-        except ConnectionError:
-            if time.monotonic() > deadline:
-                return 0
-            time.sleep(2)
+    ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
     try:
         while (alive := sum(node["Alive"] for node in ray.nodes())) < count and time.monotonic() < deadline:
             time.sleep(1)

@@ -16,6 +16,7 @@ import io
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -266,12 +267,27 @@ def create(args: argparse.Namespace, run_parser: argparse.ArgumentParser) -> int
 
 def wait_for_cluster(argv: list[str]) -> int:
     """In the job: wait until ``NODES`` Ray nodes have joined ``ADDRESS``; 1 when they did not in time."""
+    address, count = argv[0], int(argv[1])
+    deadline = time.monotonic() + JOIN_TIMEOUT_S
+    while not _answers(address):
+        if time.monotonic() > deadline:
+            print(f"hpsearch slurm: no Ray head answers at {address} after {JOIN_TIMEOUT_S:.0f} s", flush=True)
+            return 1
+        time.sleep(1)
     from hpsearch import ray_adapter
 
-    address, count = argv[0], int(argv[1])
-    alive = ray_adapter.wait_for_nodes(address, count, JOIN_TIMEOUT_S)
+    alive = ray_adapter.wait_for_nodes(address, count, deadline - time.monotonic())
     print(f"hpsearch slurm: {alive} of {count} Ray nodes joined {address}", flush=True)
     return 0 if alive >= count else 1
+
+
+def _answers(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+        return True
+    except OSError:
+        return False
 
 
 if __name__ == "__main__":

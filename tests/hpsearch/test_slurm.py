@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ray_cluster import cluster_env
+from ray_cluster import cluster_env, free_port
 
 from hpsearch import cli, records
 from hpsearch.trial import FINISHED
@@ -124,6 +124,14 @@ def test_an_existing_sweep_is_refused_and_resumed(capsys, tmp_path):
     assert cli.main(["slurm", *allocation, "--", "--resume", "old", "--results", str(tmp_path)]) == 0
     text = (tmp_path / "old.resume.sbatch").read_text()
     assert f'"$BIN/hpsearch" run --resume old --results {tmp_path} --address "$ADDRESS" &' in text
+
+
+def test_the_job_gives_up_on_a_head_that_never_answers(monkeypatch, capsys):
+    from hpsearch import slurm
+
+    monkeypatch.setattr(slurm, "JOIN_TIMEOUT_S", 1.0)
+    assert slurm.wait_for_cluster([f"127.0.0.1:{free_port()}", "2"]) == 1
+    assert "no Ray head answers at 127.0.0.1:" in capsys.readouterr().out
 
 
 # --- a real SLURM on localhost ------------------------------------------------------------------------
