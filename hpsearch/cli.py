@@ -276,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return SUBCOMMANDS[args.command].handler(args)
     except _known_errors() as err:
         print(f"hpsearch {args.command}: {err}", file=sys.stderr)
-        return 2
+        return getattr(err, "exit_status", 2)  # 2: bad input; a sweep's live driver (SweepBusy): 1
 
 
 if __name__ == "__main__":

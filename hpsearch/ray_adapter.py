@@ -37,7 +37,7 @@ from cl_rnn import checkpoint, results  # noqa: E402
 from hpsearch import journal, progress, records  # noqa: E402
 from hpsearch import population  # noqa: E402
 from hpsearch.population import batch_groups  # noqa: E402 - run_configs has a parameter named population
-from hpsearch.sweep import SweepSettings  # noqa: E402
+from hpsearch.sweep import SweepError, SweepSettings  # noqa: E402
 from hpsearch.trial import FAILED, OBJECTIVE, RUNNING, TrainFunction, TrialPlan, run_trial  # noqa: E402
 from hpsearch.trial import ended_result, failure_metrics  # noqa: E402
 
@@ -360,8 +360,12 @@ def fit(settings: SweepSettings, plan: TrialPlan, train: TrainFunction | None) -
 def resume(sweep_dir: Path, plan: TrialPlan, train: TrainFunction | None, size: int = 1) -> None:
     """Continue a sweep whose driver died: ended trials stay, unfinished ones run again."""
     if not tune.Tuner.can_restore(str(sweep_dir)):
-        raise FileNotFoundError(f"{sweep_dir}: no Ray experiment to resume")
-    tune.Tuner.restore(str(sweep_dir), trainable=trainable(plan, train, size), resume_errored=True).fit()
+        raise SweepError(f"{sweep_dir}: no Ray experiment to resume (its driver stopped before Ray started)")
+    tuner = tune.Tuner.restore(str(sweep_dir), trainable=trainable(plan, train, size), resume_errored=True)
+    for callback in tuner._local_tuner.get_run_config().callbacks:  # pickled where the folder was before
+        if isinstance(callback, SweepCallback):
+            callback.__init__(sweep_dir, plan, callback.total)
+    tuner.fit()
 
 
 # --- fixed configurations (hpsearch seeds) ------------------------------------------------------

@@ -7,14 +7,16 @@ plus ``sweep.json`` (these settings), ``trials.csv`` and ``optuna.journal``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import optuna
 
@@ -22,7 +24,7 @@ import search_spaces
 from cl_rnn.config import FIELDS, FLAG_TYPES, conflicting_values, repeat_warning
 from cl_rnn.results import write_atomic
 from cl_rnn.rules import ConfigError
-from hpsearch import progress, records
+from hpsearch import lock, progress, records
 from hpsearch.trial import METRICS, TrainFunction, TrialPlan
 
 SETTINGS_FILE = "sweep.json"
@@ -32,6 +34,14 @@ SWEEP_SET = ("n_iter", "data", "random_seed", "out_dir")  # flags the sweep sets
 
 class SweepError(Exception):
     """A sweep that cannot start or resume; the message is one line naming the problem."""
+
+    exit_status = 2  # bad input
+
+
+class SweepBusy(SweepError):
+    """The sweep folder's driver is alive: one driver per folder."""
+
+    exit_status = 1  # not bad input: the same command works once that driver has ended
 
 
 @dataclass
@@ -64,13 +74,28 @@ def save(settings: SweepSettings) -> None:
     write_atomic(path, json.dumps(saved, indent=2) + "\n")
 
 
-def load(results: str, name: str) -> SweepSettings:
-    path = Path(results).resolve() / name / SETTINGS_FILE
+def load(sweep_dir: Path) -> SweepSettings:
+    """The saved settings, placed wherever the folder lies now (it may have been moved or copied)."""
+    path = sweep_dir / SETTINGS_FILE
     try:
-        saved = json.loads(path.read_text())
-        return SweepSettings(**saved)
+        settings = SweepSettings(**json.loads(path.read_text()))
     except (OSError, ValueError, TypeError) as err:
         raise SweepError(f"{path}: cannot read the sweep's settings ({err})") from None
+    settings.results, settings.name = str(sweep_dir.parent), sweep_dir.name
+    return settings
+
+
+def absolute(path: str) -> str:
+    """A path the user typed, absolute: trials run in other working folders (and on other nodes)."""
+    return os.path.abspath(path) if path else path
+
+
+def plain_name(name: str, option: str) -> str:
+    """Refuse a sweep name that would put the folder anywhere but directly under --results."""
+    if name in (".", "..") or Path(name).name != name or os.sep in name:
+        raise SweepError(f"{option} {name}: a sweep name must be a plain folder name (no '/' or '..'); "
+                         "use --results for where it goes")
+    return name
 
 
 def parse_flags(items: list[str]) -> dict[str, Any]:
@@ -100,7 +125,7 @@ def plan_of(settings: SweepSettings) -> TrialPlan:
     if settings.n_iter is not None:
         base["n_iter"] = settings.n_iter
     if settings.data:
-        base["data"] = str(Path(settings.data).resolve())  # trials run in other working folders
+        base["data"] = absolute(settings.data)
     return TrialPlan(settings.method, base, settings.metric, str(settings.sweep_dir))
 
 
@@ -130,6 +155,7 @@ def check(settings: SweepSettings) -> None:
         config = plan_of(settings).config(space.suggest(trial), out_dir="")
     except (search_spaces.SpaceError, ConfigError) as err:
         raise SweepError(str(err)) from None
+    check_data(settings)
     for name in sorted(set(settings.flags) & set(search_spaces.parameters(space))):
         print(f"hpsearch: --flag {name}={settings.flags[name]} fixes {name} in every trial (not sampled)",
               file=sys.stderr)
@@ -142,6 +168,20 @@ def check(settings: SweepSettings) -> None:
             settings.population = 1
     if config.multitask and settings.metric == "during":
         raise SweepError("--metric during: a multitask run has no during accuracy; use --metric final")
+
+
+def check_data(settings: SweepSettings) -> None:
+    """Refuse data every trial would refuse (the file, or the tasks the sweep's flags cut from it) before
+    Ray starts: cl_rnn's own loading and checks, on the flags all trials share."""
+    if not settings.data and settings.address:
+        return  # each node of a cluster builds the default data itself
+    from cl_rnn.data.store import DataError
+    from cl_rnn.train import run_tasks
+
+    try:
+        run_tasks(plan_of(settings).config({}, out_dir=""))
+    except (DataError, ConfigError, ValueError) as err:
+        raise SweepError(str(err)) from None
 
 
 def _execute(settings: SweepSettings, train: TrainFunction | None, resuming: bool) -> list[dict[str, Any]]:
@@ -172,23 +212,46 @@ def _execute(settings: SweepSettings, train: TrainFunction | None, resuming: boo
 
 def run(settings: SweepSettings, train: TrainFunction | None = None) -> list[dict[str, Any]]:
     """Start a new sweep; returns its trials.csv rows.  ``train`` replaces cl_rnn.train.train."""
-    settings.name = settings.name or f"{settings.method}-{time.strftime('%Y%m%d-%H%M%S')}"
+    settings.name = plain_name(settings.name or f"{settings.method}-{time.strftime('%Y%m%d-%H%M%S')}", "--name")
+    settings.results, settings.data = absolute(settings.results), absolute(settings.data)
     check(settings)
+    taken = SweepError(f"{settings.sweep_dir} exists: continue it with --resume {settings.name} "
+                       "or choose another --name")
     if settings.sweep_dir.exists():
-        raise SweepError(f"{settings.sweep_dir} exists: continue it with --resume {settings.name} "
-                         "or choose another --name")
+        raise taken
     try:
-        settings.sweep_dir.mkdir(parents=True)
-        save(settings)
+        settings.sweep_dir.mkdir(parents=True)  # atomic: of two drivers starting one name, one gets it
+    except FileExistsError:
+        raise taken from None
     except OSError as err:
         raise SweepError(f"--results {settings.results}: cannot create the sweep folder "
                          f"({err.strerror or err})") from None
-    return _execute(settings, train, resuming=False)
+    with driving(settings.sweep_dir):
+        save(settings)
+        return _execute(settings, train, resuming=False)
 
 
 def resume(results: str, name: str, address: str | None = None, verbose: bool = False,
            train: TrainFunction | None = None) -> list[dict[str, Any]]:
-    """Continue the sweep ``results/<name>`` after its driver died."""
-    settings = load(results, name)
-    settings.address, settings.verbose = address, verbose
-    return _execute(settings, train, resuming=True)
+    """Continue the sweep ``results/<name>`` after its driver died, wherever the folder lies now."""
+    sweep_dir = Path(results).resolve() / plain_name(name, "--resume")
+    if not sweep_dir.is_dir():
+        raise SweepError(f"--resume {name}: no sweep folder {sweep_dir}")
+    with driving(sweep_dir):
+        settings = load(sweep_dir)
+        settings.address, settings.verbose = address, verbose
+        return _execute(settings, train, resuming=True)
+
+
+@contextlib.contextmanager
+def driving(sweep_dir: Path) -> Iterator[None]:
+    """This process is the sweep folder's one driver while the block runs (``hpsearch.lock``)."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(lock.held(sweep_dir))
+        except lock.Locked as busy:
+            raise SweepBusy(f"{sweep_dir}: its driver is still running (pid {busy.pid}); wait for it to end "
+                            "or stop that process, then --resume") from None
+        except OSError as err:
+            raise SweepError(f"{sweep_dir}: cannot lock the sweep folder ({err.strerror or err})") from None
+        yield

@@ -1,0 +1,30 @@
+"""One driver per sweep folder: a second one is refused while the first lives, and the kernel frees the
+folder when a driver dies (SIGKILL included)."""
+from __future__ import annotations
+
+import time
+
+from driver_helpers import FAKE_SWEEP, finished_rows, hpsearch, kill, run, start, wait_for
+
+
+def test_a_second_driver_of_a_live_sweep_is_refused_naming_the_folder_and_the_drivers_pid(tmp_path):
+    sweep_dir = tmp_path / "k"
+    first = hpsearch("run", *FAKE_SWEEP, "--num-samples", "8", "--results", str(tmp_path), "--name", "k")
+    resume = hpsearch("run", "--resume", "k", "--results", str(tmp_path))
+    driver = start(first, tmp_path / "driver.log")
+    try:
+        wait_for(lambda: finished_rows(sweep_dir), "a finished trial", driver)  # Ray's state is there to resume
+        second = run(resume)
+        assert second.returncode == 1, second.stdout + second.stderr
+        assert driver.poll() is None, "the first driver ended: nothing to be refused against"
+        assert second.stdout == "" and second.stderr.count("\n") == 1, second.stderr
+        assert str(sweep_dir) in second.stderr and f"pid {driver.pid}" in second.stderr
+        again = run(first)  # a new sweep of the same name
+        assert again.returncode == 2 and again.stderr.count("\n") == 1 and "exists" in again.stderr
+        time.sleep(2.5)  # Ray snapshots its state every 2 s
+    finally:
+        kill(driver)
+    # The kernel released the killed driver's lock: the same command now continues the sweep.
+    done = run(resume)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(finished_rows(sweep_dir)) == 8
