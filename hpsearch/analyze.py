@@ -15,6 +15,7 @@ import pandas as pd
 
 from cl_rnn.config import FIELDS, Config
 from cl_rnn.rules import CRITERION_STOP
+from hpsearch.lock import live_driver
 from hpsearch.records import FAILED, FINISHED, PRUNED, RUNNING, TEXT, TRIALS_CSV, read_rows
 from hpsearch.user_files import AnalysisError, not_readable, read_json, read_result, read_table
 
@@ -73,13 +74,16 @@ def _state_of(finished: bool, stop_reason: str | None) -> str:
 def read_outcome(run_dir: Path) -> dict:
     """State and metrics of one run folder, from result.json (missing: a failed or unfinished run)."""
     path = Path(run_dir) / "result.json"
+    running = live_driver(run_dir) is not None  # a sweep whose driver lives: an unended run is running
     if not path.is_file():
-        return {"state": FAILED, "error": "no result.json (the run failed or is still running)"}
+        return {"state": RUNNING, "error": ""} if running else {
+            "state": FAILED, "error": "no result.json (the run failed or is still running)"}
     data = read_result(path)
     during = [float(v) for v in data.get("during") or []]
     final = [float(v) for v in data.get("final") or []]
     stop_reason = data.get("stop_reason")
     state = _state_of(bool(data.get("finished")), stop_reason)
+    state = RUNNING if state == FAILED and not stop_reason and running else state
     return {
         "state": state, "during": _mean(during), "final": _mean(final),
         "min_during": _min(during), "min_final": _min(final),
@@ -246,4 +250,5 @@ def format_ranking(ranked: pd.DataFrame, params: list[str]) -> str:
 
 def state_counts(table: pd.DataFrame) -> str:
     counts = table["state"].value_counts()
-    return ", ".join(f"{counts.get(s, 0)} {s}" for s in (FINISHED, PRUNED, FAILED))
+    shown = (FINISHED, PRUNED, FAILED, RUNNING) if counts.get(RUNNING) else (FINISHED, PRUNED, FAILED)
+    return ", ".join(f"{counts.get(s, 0)} {s}" for s in shown)

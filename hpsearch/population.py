@@ -31,8 +31,8 @@ import torch
 
 from cl_rnn import checkpoint
 from cl_rnn.population import MEMBER_FLAGS, fallback_reason, population_key
-from hpsearch.trial import (FINISHED, OBJECTIVE, RUNNING, Report, TrainFunction, TrialPlan, ended_result,
-                            failure_metrics, result_metrics, task_metrics, with_objective)
+from hpsearch.trial import (FINISHED, OBJECTIVE, RUNNING, Report, TrainFunction, TrialPlan, duration,
+                            ended_result, failure_metrics, result_metrics, task_metrics, with_objective)
 from search_spaces._common import GATES
 
 MEMBERS = "members"  # a population trial's config and reports: one entry per member
@@ -91,8 +91,7 @@ def run_population_trial(members: list[dict[str, Any]], plan: TrialPlan, trial_d
 
     for group in groups:
         _train_group(group, configs, ended, run_dirs, latest, on_task, train_population, train, trial_dir)
-    duration = time.perf_counter() - started
-    latest = [with_objective({**m, "duration": duration}, plan.metric) for m in latest]
+    latest = [with_objective({**m, "duration": duration(m, started)}, plan.metric) for m in latest]
     report(population_metrics(latest, running=False))
     return latest
 

@@ -101,6 +101,13 @@ def failure_metrics(error: BaseException, out_dir: Path | str) -> dict[str, Any]
             "run_folder": str(out_dir), "error": f"{type(error).__name__}: {error}".splitlines()[0]}
 
 
+def duration(metrics: dict[str, Any], started: float) -> float:
+    """Seconds since ``started``, or the run's own training time when longer: a run that continued an
+    earlier attempt counts that attempt too, and one that re-reports its saved result (``ended_result``)
+    keeps the time it trained instead of the milliseconds it took to read it."""
+    return max(time.perf_counter() - started, float(metrics.get("train_seconds") or 0.0))
+
+
 def with_objective(metrics: dict[str, Any], metric: str) -> dict[str, Any]:
     """Add the objective, except for a pruned run: without it Optuna records the trial PRUNED."""
     if metrics.get("state") == PRUNED:
@@ -128,6 +135,6 @@ def run_trial(params: dict[str, Any], plan: TrialPlan, out_dir: Path | str, repo
         final = result_metrics(train(config, report=on_task))
     except Exception as error:  # noqa: BLE001 - any training error fails this trial, not the sweep
         final = failure_metrics(error, out_dir)
-    final = with_objective({**final, "duration": time.perf_counter() - started}, plan.metric)
+    final = with_objective({**final, "duration": duration(final, started)}, plan.metric)
     report(final)
     return final
