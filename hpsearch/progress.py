@@ -38,6 +38,15 @@ def trial_line(row: dict[str, Any], ended: int, total: int) -> str:
             f"{_value(float(row['duration'] or 0.0))}s  {params_text(row)}{why}")
 
 
+def fault_line(trial_id: str, error: str, failures: int, retries: int) -> str:
+    """A trial whose attempt died under Ray (its worker process killed, say): the cause and what comes next,
+    in one line instead of Ray's traceback."""
+    cause = error.split(". ")[0] or "its worker raised"
+    then = (f"retrying from its last finished task (retry {failures} of {retries})" if failures <= retries
+            else f"recorded failed after {failures} attempts")
+    return f"hpsearch run: trial {trial_id}: {cause}; {then}"
+
+
 def best_row(rows: Iterable[dict[str, Any]], metric: str) -> dict[str, Any] | None:
     """The best finished trial by mean final (or during) accuracy."""
     finished = [r for r in rows if r["state"] == FINISHED and math.isfinite(float(r[f"{metric}_mean"]))]

@@ -3,8 +3,9 @@
 Ray's Tune API changes often; keeping it in this one module keeps that churn in one place.
 The environment defaults below are set before Ray is imported: quiet output, no usage stats,
 results without the objective allowed (a pruned trial's last report has none), an
-experiment snapshot every 2 s so a killed driver loses little, and Ray's JSON and CSV result
-logs without its TensorBoard one (which complains about the -inf of failed trials).
+experiment snapshot every 2 s so a killed driver loses little, Ray's JSON and CSV result
+logs without its TensorBoard one (which complains about the -inf of failed trials), and a
+trial's failure told in one line by SweepCallback instead of Ray's traceback.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from typing import Any
 
 for _name, _value in {"RAY_AIR_NEW_OUTPUT": "0", "RAY_USAGE_STATS_ENABLED": "0",
                       "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1", "TUNE_GLOBAL_CHECKPOINT_S": "2",
-                      "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}.items():
+                      "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "TUNE_PRINT_ALL_TRIAL_ERRORS": "0"}.items():
     os.environ.setdefault(_name, _value)
 
 import ray  # noqa: E402
@@ -224,7 +225,12 @@ class SweepCallback(tune.Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._ended(trial, trials, errored=False)
 
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        print(progress.fault_line(trial.trial_id, _error_text(trial), trial.num_failures, MAX_RETRIES),
+              file=sys.stderr, flush=True)
+
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.on_trial_recover(iteration, trials, trial)
         self._ended(trial, trials, errored=True)
 
     def _ended(self, trial: Any, trials: list, errored: bool) -> None:
