@@ -17,7 +17,6 @@ import shutil
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +29,17 @@ import ray  # noqa: E402
 from ray import tune  # noqa: E402
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback  # noqa: E402
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler  # noqa: E402
-from ray.tune.search import ConcurrencyLimiter, Searcher  # noqa: E402
-from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 
-import search_spaces  # noqa: E402
 from cl_rnn import checkpoint, results  # noqa: E402
 from hpsearch import journal, progress, records  # noqa: E402
 from hpsearch import population  # noqa: E402
 from hpsearch.population import batch_groups  # noqa: E402 - run_configs has a parameter named population
 from hpsearch.sweep import SweepError, SweepSettings  # noqa: E402
-from hpsearch.trial import FAILED, OBJECTIVE, RUNNING, TrainFunction, TrialPlan, run_trial  # noqa: E402
+from hpsearch.trial import OBJECTIVE, RUNNING, TrainFunction, TrialPlan, run_trial  # noqa: E402
 from hpsearch.trial import ended_result, failure_metrics  # noqa: E402
+from hpsearch.ray_search import PopulationSearch, SweepSearch, searcher  # noqa: E402
+
+_OptunaSearch, _PopulationSearch = SweepSearch, PopulationSearch  # the names in sweeps started before 2026-12
 
 RUN_FOLDER = "run"  # inside each trial's folder
 PID_FILE = "worker.pid"  # inside each trial's folder: the process running the trial (its latest attempt)
@@ -271,71 +270,6 @@ def _error_text(trial: Any) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-class _OptunaSearch(OptunaSearch):
-    """Ray's OptunaSearch, plus the outcomes it cannot see in a result.
-
-    A pruned run's last report has no objective (Ray's class would raise on it) and ends the
-    Optuna trial PRUNED; a failed run's report carries -inf and ends it FAIL.
-    """
-
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
-        if self.metric in result:
-            with warnings.catch_warnings():  # a trial rerun after --resume reports its tasks again
-                warnings.filterwarnings("ignore", message="The reported value is ignored")
-                super().on_trial_result(trial_id, result)
-
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        if result and result.get("state") == FAILED:
-            result, error = None, True
-        super().on_trial_complete(trial_id, result, error)
-
-
-class _PopulationSearch(_OptunaSearch):
-    """Asks Optuna ``size`` times per Ray trial (``hpsearch.population``) and tells each member's outcome.
-
-    Its own state lives in attributes, so OptunaSearch's save/restore (a pickle of ``__dict__``)
-    keeps it across --resume."""
-
-    def __init__(self, size: int, total: int, **options: Any) -> None:
-        super().__init__(**options)
-        self.size, self.total, self.asked = size, total, 0
-        self.member_ids: dict[str, list[str]] = {}
-
-    def suggest(self, trial_id: str) -> dict | None:
-        count = min(self.size, self.total - self.asked)
-        if count <= 0:
-            return Searcher.FINISHED
-        ids = [population.member_id(trial_id, k) for k in range(count)]
-        members = [super().suggest(ids[0])]
-        shared = population.shared_params(self._ot_trials[ids[0]].params)
-        for member in ids[1:]:
-            self._ot_study.enqueue_trial(shared)
-            members.append(super().suggest(member))
-        self.asked += count
-        self.member_ids[trial_id] = ids
-        return {population.MEMBERS: members}
-
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
-        for member, metrics in zip(self.member_ids.get(trial_id, []), result.get(population.MEMBERS) or []):
-            if self.metric in metrics and "tasks_done" in metrics:
-                super().on_trial_result(member, {**metrics, "training_iteration": metrics["tasks_done"]})
-
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        reported = (result or {}).get(population.MEMBERS) or []
-        for k, member in enumerate(self.member_ids.pop(trial_id, [])):
-            metrics = reported[k] if k < len(reported) else None
-            super().on_trial_complete(member, metrics, error=error or metrics is None)
-
-
-def _searcher(plan: TrialPlan, seed: int, max_concurrent: int | None, size: int = 1, total: int = 0) -> Searcher:
-    space = functools.partial(search_spaces.suggest_flags, method=plan.method, pinned=plan.base_flags)
-    if size > 1:
-        searcher = _PopulationSearch(size, total, space=space, metric=OBJECTIVE, mode="max", seed=seed)
-    else:
-        searcher = _OptunaSearch(space=space, metric=OBJECTIVE, mode="max", seed=seed)
-    return ConcurrencyLimiter(searcher, max_concurrent) if max_concurrent else searcher
-
-
 def _scheduler(name: str, num_tasks: int) -> TrialScheduler:
     if name == "none":
         return FIFOScheduler()
@@ -350,7 +284,7 @@ def fit(settings: SweepSettings, plan: TrialPlan, train: TrainFunction | None) -
     tuner = tune.Tuner(
         trainable(plan, train, size),
         tune_config=tune.TuneConfig(
-            search_alg=_searcher(plan, settings.seed, settings.max_concurrent, size, settings.num_samples),
+            search_alg=searcher(plan, settings.seed, settings.max_concurrent, size, settings.num_samples),
             scheduler=_scheduler(settings.scheduler, plan.config({}, "").num_tasks),
             num_samples=math.ceil(settings.num_samples / size), reuse_actors=True,
             trial_dirname_creator=_trial_dirname),
