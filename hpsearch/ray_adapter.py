@@ -39,7 +39,7 @@ from hpsearch.trial import OBJECTIVE, RUNNING, TrainFunction, TrialPlan, run_tri
 from hpsearch.trial import ended_result, failure_metrics  # noqa: E402
 from hpsearch.ray_search import PopulationSearch, SweepSearch, searcher  # noqa: E402
 
-_OptunaSearch, _PopulationSearch = SweepSearch, PopulationSearch  # the names in sweeps started before 2026-12
+_OptunaSearch, _PopulationSearch = SweepSearch, PopulationSearch  # the names tuner.pkl of older sweeps holds
 
 RUN_FOLDER = "run"  # inside each trial's folder
 PID_FILE = "worker.pid"  # inside each trial's folder: the process running the trial (its latest attempt)

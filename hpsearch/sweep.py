@@ -155,7 +155,6 @@ def check(settings: SweepSettings) -> None:
         config = plan_of(settings).config(space.suggest(trial), out_dir="")
     except (search_spaces.SpaceError, ConfigError) as err:
         raise SweepError(str(err)) from None
-    check_data(settings)
     for name in sorted(set(settings.flags) & set(search_spaces.parameters(space))):
         print(f"hpsearch: --flag {name}={settings.flags[name]} fixes {name} in every trial (not sampled)",
               file=sys.stderr)
@@ -172,15 +171,16 @@ def check(settings: SweepSettings) -> None:
 
 def check_data(settings: SweepSettings) -> None:
     """Refuse data every trial would refuse (the file, or the tasks the sweep's flags cut from it) before
-    Ray starts: cl_rnn's own loading and checks, on the flags all trials share."""
-    if not settings.data and settings.address:
-        return  # each node of a cluster builds the default data itself
+    Ray starts: cl_rnn's own loading and checks, on the flags all trials share.  Not part of ``check``,
+    which stays cheap (``hpsearch slurm`` runs it on the submitting machine)."""
+    if (not settings.data and settings.address) or (settings.data and not Path(settings.data).is_file()):
+        return  # each node of a cluster builds the default data itself; check names a missing file
     from cl_rnn.data.store import DataError
     from cl_rnn.train import run_tasks
 
     try:
         run_tasks(plan_of(settings).config({}, out_dir=""))
-    except (DataError, ConfigError, ValueError) as err:
+    except (DataError, ConfigError, ValueError, search_spaces.SpaceError) as err:
         raise SweepError(str(err)) from None
 
 
@@ -214,6 +214,7 @@ def run(settings: SweepSettings, train: TrainFunction | None = None) -> list[dic
     """Start a new sweep; returns its trials.csv rows.  ``train`` replaces cl_rnn.train.train."""
     settings.name = plain_name(settings.name or f"{settings.method}-{time.strftime('%Y%m%d-%H%M%S')}", "--name")
     settings.results, settings.data = absolute(settings.results), absolute(settings.data)
+    check_data(settings)
     check(settings)
     taken = SweepError(f"{settings.sweep_dir} exists: continue it with --resume {settings.name} "
                        "or choose another --name")
