@@ -91,7 +91,9 @@ def load(dtype: torch.dtype = torch.float32):
 def preload() -> None:
     """Build and open the float32 kernel in a background thread (the compiler overlaps data loading)."""
     if torch.float32 not in _loaded:
-        threading.Thread(target=load, name="cl-rnn-kernel", daemon=True).start()
+        # not a daemon: a run refused at once waits for it at exit (a daemon thread still in torch code
+        # when the interpreter shuts down aborts the process: exit status 134 instead of the refusal's)
+        threading.Thread(target=load, name="cl-rnn-kernel", daemon=False).start()
 
 
 def _build_and_open(dtype: torch.dtype):
