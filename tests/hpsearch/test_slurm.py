@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -66,28 +67,58 @@ def test_the_script_for_two_nodes_is_complete_and_absolute(tmp_path, tiny_datase
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
 
 
-def test_the_script_starts_ray_on_both_nodes_runs_the_sweep_and_stops_ray(tmp_path):
-    script, _ = write_script(tmp_path, *TWO_NODES)
+def start_job(tmp_path: Path, script: Path, **env: str) -> subprocess.Popen:
+    """The batch script as SLURM would run it, on stand-ins for srun and scontrol; its output to job.log."""
     fakes = tmp_path / "bin"
     fakes.mkdir()
     for name, text in (("srun", FAKE_SRUN), ("scontrol", FAKE_SCONTROL)):
         (fakes / name).write_text(text)
         (fakes / name).chmod(0o755)
-    env = cluster_env(PATH=f"{fakes}:{os.environ['PATH']}", SLURM_JOB_ID="fake", SLURM_JOB_NODELIST="node[1-2]")
-    job = subprocess.Popen(["bash", str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True, start_new_session=True)
+    env = cluster_env(PATH=f"{fakes}:{os.environ['PATH']}", SLURM_JOB_ID="fake", SLURM_JOB_NODELIST="node[1-2]",
+                      **env)
+    with (tmp_path / "job.log").open("w") as log:
+        return subprocess.Popen(["bash", str(script)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def finish(job: subprocess.Popen, timeout: float) -> list[str]:
+    """Wait for the job; returns the processes it left in its session (and kills them)."""
     try:
-        log, _ = job.communicate(timeout=240)
+        job.wait(timeout=timeout)
     finally:
-        if job.poll() is None:
-            os.killpg(job.pid, 9)
+        leftovers = session_processes(job.pid)
+        if leftovers or job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+    return leftovers
+
+
+def test_the_script_starts_ray_on_both_nodes_runs_the_sweep_and_stops_ray(tmp_path):
+    script, _ = write_script(tmp_path, *TWO_NODES)
+    job = start_job(tmp_path, script)
+    leftovers = finish(job, timeout=240)
+    log = (tmp_path / "job.log").read_text()
     assert job.returncode == 0, log[-3000:]
     assert "hpsearch slurm: 2 of 2 Ray nodes joined" in log and "Ray stopped" in log
     rows = records.read_rows(tmp_path / "results" / "sweep" / records.TRIALS_CSV).values()
     assert len(rows) == 2 and all(row["state"] == FINISHED for row in rows)
-    leftovers = session_processes(job.pid)
-    if leftovers:
-        os.killpg(job.pid, 9)
+    assert not leftovers, leftovers
+
+
+def test_a_cancelled_job_stops_ray_and_says_how_to_resume(tmp_path):
+    script, _ = write_script(tmp_path, "--nodes", "1", "--cpus-per-node", "1", "--time", "00:10:00")
+    job = start_job(tmp_path, script, FAKE_SECONDS_PER_TASK="60")
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "results" / "sweep" / "sweep.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    # scancel sends SIGTERM to every process of the job (tried by hand on the local SLURM: Ray then waits
+    # ~30 s for its dead GCS); the batch shell's own trap is what this checks.
+    job.send_signal(signal.SIGTERM)
+    leftovers = finish(job, timeout=90)
+    log = (tmp_path / "job.log").read_text()
+    assert f"continue the sweep in a later allocation with: hpsearch slurm ... -- --resume sweep --results " \
+           f"{tmp_path}/results" in log, log[-3000:]
+    assert "Ray stopped" in log and job.returncode != 0
     assert not leftovers, leftovers
 
 
