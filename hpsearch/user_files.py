@@ -95,6 +95,8 @@ def writing(path: Path, hint: str) -> Iterator[None]:
     """Turns an OSError of the block into one AnalysisError naming ``path`` and the ``hint``."""
     try:
         yield
+    except FileExistsError as error:  # a folder to create is a file
+        raise AnalysisError(f"{path}: cannot write ({error.filename} is a file, not a folder); {hint}") from None
     except OSError as error:
         raise AnalysisError(f"{path}: cannot write ({error.strerror or error}); {hint}") from None
 

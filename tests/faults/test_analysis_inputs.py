@@ -118,9 +118,18 @@ def test_an_unwritable_output_file_is_one_line_naming_it(tmp_path, capsys, comma
 def test_a_sweep_folder_that_cannot_take_the_output_is_one_line(tmp_path, capsys, no_ray_reruns, command, blocked):
     sweep = build_sweep_folder(tmp_path / "sweep")
     (sweep / blocked).mkdir() if blocked == "winners.txt" else (sweep / blocked).write_text("in the way")
+    reason = "Is a directory" if blocked == "winners.txt" else f"{sweep / blocked} is a file, not a folder"
     line = one_line_refusal([command, str(sweep)], capsys)
-    assert line.startswith(f"hpsearch {command}: {sweep / blocked}") and ": cannot write (" in line
+    assert line.startswith(f"hpsearch {command}: {sweep / blocked}") and f": cannot write ({reason}); " in line
     assert no_ray_reruns == []
+
+
+def test_a_file_where_an_output_folder_should_be_is_named(tmp_path, monkeypatch, capsys):
+    sweep = build_sweep_folder(tmp_path / "sweep")
+    monkeypatch.chdir(tmp_path)
+    Path("blocker").write_text("a file")
+    assert one_line_refusal(["analyze", str(sweep), "--csv", "blocker/all.csv"], capsys) == (
+        "hpsearch analyze: blocker/all.csv: cannot write (blocker is a file, not a folder); give --csv a writable path")
 
 
 # --- a sweep by name, relative paths -----------------------------------------------------------------
