@@ -167,13 +167,13 @@ class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C during a run; the message says what its folder keeps and how to continue."""
 
 
-def how_to_continue(config: Config, folder: Path, task: int | None) -> str:
-    """What a stopped run's folder keeps and the command that continues it."""
+def how_to_continue(config: Config, folder: Path, task: int | None, first: str = "") -> str:
+    """What a stopped run's folder keeps and the command that continues it (``first``: what to do before)."""
     if task is None:
-        return "no task had finished: rerun the same command to start again"
+        return f"no task had finished: {first}rerun the same command to start again"
     same = bool(config.out_dir) and Path(config.out_dir) == folder
     rerun = "rerun the same command" if same else f"rerun the same command with --out_dir={folder}"
-    return f"{folder} keeps its checkpoint after task {task}: {rerun} to continue"
+    return f"{folder} keeps its checkpoint after task {task}: {first}{rerun} to continue"
 
 
 @contextmanager
@@ -182,11 +182,12 @@ def explained_stops(config: Config, folder: RunFolder, last_saved: Callable[[], 
     try:
         yield
     except KeyboardInterrupt:
-        if last_saved() is None:
+        task = last_saved()
+        if task is None:
             folder.discard()  # nothing to continue from: the rerun starts in the same folder
-        raise RunInterrupted(f"interrupted; {how_to_continue(config, folder.path, last_saved())}") from None
+        raise RunInterrupted(f"interrupted; {how_to_continue(config, folder.path, task)}") from None
     except RunFolderError as err:
-        advice = how_to_continue(config, folder.path, last_saved()).replace("rerun", "once it can be written, rerun", 1)
+        advice = how_to_continue(config, folder.path, last_saved(), first="once it can be written, ")
         raise RunFolderError(f"{err}; {advice}") from None
 
 

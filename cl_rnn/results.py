@@ -17,10 +17,8 @@ import json
 import os
 import shutil
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -85,17 +83,6 @@ class RunFolderError(OSError):
     """The run folder cannot be created or written (one line: the folder and the reason)."""
 
 
-@contextmanager
-def writing(path: Path) -> Iterator[None]:
-    """A failed write of ``path`` (disk full, permissions) as one line naming the file and the cause."""
-    try:
-        yield
-    except OSError as err:
-        if isinstance(err, RunFolderError):
-            raise
-        raise RunFolderError(f"{path}: cannot write ({err.strerror or err})") from None
-
-
 class RunFolder:
     OWN_FILES = ("config.json", "command.txt")  # what a fresh folder holds before the first task ends
 
@@ -126,19 +113,23 @@ class RunFolder:
 
     def write(self, result: Result, seed: int) -> None:
         """(Re)write everything derived from the accuracy matrix."""
-        for name, text in (("performance_overview.txt", format_overview(result.summary)),
-                           ("accuracy_matrix.csv", _matrix_csv(result.accuracy_matrix)),
-                           ("tasks.csv", _tasks_csv(result.accuracy_matrix))):
-            with writing(self.path / name):
-                write_atomic(self.path / name, text)
+        self._write("performance_overview.txt", format_overview(result.summary))
+        self._write("accuracy_matrix.csv", _matrix_csv(result.accuracy_matrix))
+        self._write("tasks.csv", _tasks_csv(result.accuracy_matrix))
         payload = {"finished": result.finished, "stop_reason": result.stop_reason, "during": result.during,
                    "final": result.final, "mean_during_accuracy": _mean(result.during),
                    "mean_final_accuracy": _mean(result.final), "seconds": result.seconds,
                    "compression_ratio": result.compression_ratio, "method": result.method, "seed": seed,
                    "resumed_at": result.resumed_at, "code_version": code_version(),
                    "data_fingerprint": result.data_fingerprint}
-        with writing(self.path / "result.json"):
-            write_atomic(self.path / "result.json", json.dumps(payload, indent=2) + "\n")
+        self._write("result.json", json.dumps(payload, indent=2) + "\n")
+
+    def _write(self, name: str, text: str) -> None:
+        """One file, atomically; a failed write (disk full) is one line naming the file and the cause."""
+        try:
+            write_atomic(self.path / name, text)
+        except OSError as err:
+            raise RunFolderError(f"{self.path / name}: cannot write ({err.strerror or err})") from None
 
 
 def read_ended(folder: Path) -> Result | None:
