@@ -3,8 +3,9 @@
 ``<run folder>/checkpoints/checkpoint.pt`` holds, after every task but the last: the flags, the
 accuracy matrix so far, the method's state (``Method.state_dict``: weights, Fisher and anchor, SI
 importances, hypernetwork and its targets, masks, coresets), the from-scratch networks of earlier
-tasks, and the RNG states of torch, numpy and ``random``.  Batch streams restart with every task and
-draw from numpy's global RNG, so the RNG states are all they need.  A run restarted from it trains
+tasks, the RNG states of torch, numpy and ``random``, and the fingerprint of the data (a restart on
+other data is refused).  Batch streams restart with every task and draw from numpy's global RNG, so
+the RNG states are all they need.  A run restarted from it trains
 the remaining tasks exactly as the uninterrupted run would have (bitwise on the same machine).
 
 Only the latest checkpoint is kept: it is all a restart needs.  It is written atomically (temporary
