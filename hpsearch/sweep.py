@@ -26,6 +26,7 @@ from cl_rnn.results import write_atomic
 from cl_rnn.rules import ConfigError
 from hpsearch import lock, progress, records
 from hpsearch.trial import METRICS, TrainFunction, TrialPlan
+from hpsearch.user_files import absolute
 
 SETTINGS_FILE = "sweep.json"
 SCHEDULERS = ("none", "asha")
@@ -83,11 +84,6 @@ def load(sweep_dir: Path) -> SweepSettings:
         raise SweepError(f"{path}: cannot read the sweep's settings ({err})") from None
     settings.results, settings.name = str(sweep_dir.parent), sweep_dir.name
     return settings
-
-
-def absolute(path: str) -> str:
-    """A path the user typed, absolute: trials run in other working folders (and on other nodes)."""
-    return os.path.abspath(path) if path else path
 
 
 def plain_name(name: str, option: str) -> str:
