@@ -233,7 +233,7 @@ def resume(results: str, name: str, address: str | None = None, verbose: bool = 
     """Continue the sweep ``results/<name>`` after its driver died, wherever the folder lies now."""
     sweep_dir = Path(results).resolve() / plain_name(name, "--resume")
     if not sweep_dir.is_dir():
-        raise SweepError(f"--resume {name}: no sweep folder {sweep_dir}")
+        raise SweepError(f"{sweep_dir / SETTINGS_FILE}: cannot read the sweep's settings (no folder {sweep_dir})")
     with driving(sweep_dir):
         settings = load(sweep_dir)
         settings.address, settings.verbose = address, verbose
