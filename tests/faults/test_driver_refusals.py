@@ -44,8 +44,8 @@ def test_data_every_trial_would_refuse_is_refused_before_any_trial(case, tmp_pat
     else:
         flags.append("--flag=coreset_size=1000")
         method, expected = "coresets", "--coreset_size: 1000 is more than the 190 training samples of task 0"
-    line = refused(["--method", method, *FAKE, *flags, "--data", str(data), "--results", str(tmp_path),
-                    "--name", "s"], capsys)
+    line = refused(["--method", method, "--num-samples", "1", "--n-iter", "5", *flags, "--data", str(data),
+                    "--results", str(tmp_path), "--name", "s"], capsys)
     assert line.startswith("hpsearch run: ") and expected in line, line
     assert not (tmp_path / "s").exists()  # nothing started, nothing written
 
