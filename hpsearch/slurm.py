@@ -27,6 +27,7 @@ TIME_LIMIT = re.compile(r"(\d+-)?\d+:[0-5]\d:[0-5]\d")  # [D-]HH:MM:SS
 SLURM_NAME = re.compile(r"[\w.,:@+-]+")  # a partition or account: nothing the script's shell would read
 SET_BY_JOB = ("--results", "--name", "--data", "--resume", "--address")  # rewritten with absolute paths
 JOIN_TIMEOUT_S = 300.0
+STOP_BEFORE_END_S = 60  # the batch shell's trap stops the sweep, then Ray, this long before the time limit
 
 
 class SlurmError(Exception):
@@ -149,7 +150,7 @@ def sbatch_directives(job: Job) -> list[str]:
     allocation = job.allocation
     options = [f"--job-name=hpsearch-{job.sweep_dir.name}", f"--nodes={allocation.nodes}", "--ntasks-per-node=1",
                f"--cpus-per-task={allocation.cpus_per_node}", f"--time={allocation.time}", f"--output={job.log}",
-               "--open-mode=append"]
+               "--open-mode=append", f"--signal=B:TERM@{STOP_BEFORE_END_S}"]
     options += [f"--gpus-per-node={allocation.gpus_per_node}"] * (allocation.gpus_per_node > 0)
     options += [f"--partition={allocation.partition}"] * bool(allocation.partition)
     options += [f"--account={allocation.account}"] * bool(allocation.account)
@@ -169,7 +170,8 @@ export RAY_AUTH_MODE="${{RAY_AUTH_MODE:-disabled}}" RAY_USAGE_STATS_ENABLED=0
 STEP=(srun --nodes=1 --ntasks=1 --cpus-per-task={cpus})
 NODE=(--num-cpus={cpus} --num-gpus={gpus} --temp-dir="/tmp/ray-$SLURM_JOB_ID" --disable-usage-stats --block)
 RESUME={resume}
-say() {{ echo "hpsearch slurm: $*"; }}
+say() {{ echo "hpsearch slurm: $(date +%T) $*"; }}
+gone() {{ for _ in $(seq "$1"); do kill -0 "${{@:2}}" 2>/dev/null || return 0; sleep 1; done; return 1; }}
 
 mapfile -t NODES < <(scontrol show hostnames "$SLURM_JOB_NODELIST")
 HEAD=${{NODES[0]}}
@@ -183,10 +185,11 @@ STEPS=()  # the srun steps running `ray start --block`, head first
 DRIVER=
 stop_ray() {{
   trap - EXIT TERM INT
-  [ -n "$DRIVER" ] && kill -TERM "$DRIVER" 2>/dev/null && wait "$DRIVER"  # resumable from its last snapshot
+  # SIGINT: Tune saves the experiment and the driver returns; SIGTERM if it takes too long
+  [ -n "$DRIVER" ] && kill -INT "$DRIVER" 2>/dev/null && ! gone 30 "$DRIVER" && kill -TERM "$DRIVER"
   say "stopping Ray (srun then reports its steps cancelled)"
   for ((i = ${{#STEPS[@]}} - 1; i >= 0; i--)); do kill -TERM "${{STEPS[i]}}" 2>/dev/null; done  # workers first
-  for _ in $(seq 60); do kill -0 "${{STEPS[@]}}" 2>/dev/null || break; sleep 1; done
+  gone 60 "${{STEPS[@]}}"
   say "Ray stopped. Sweep folder: $SWEEP"
 }}
 trap stop_ray EXIT
@@ -205,7 +208,7 @@ if [ "$NODE_COUNT" -gt 1 ]; then
 fi
 
 say "sweep folder $SWEEP, driver on $HEAD, Ray at $ADDRESS"
-"$BIN/hpsearch" run {run_args} --address "$ADDRESS" &
+(trap - INT; exec "$BIN/hpsearch" run {run_args} --address "$ADDRESS") &  # with SIGINT, unlike plain &
 DRIVER=$!
 wait "$DRIVER"
 STATUS=$?
