@@ -193,7 +193,7 @@ stop_ray() {{
   say "Ray stopped. Sweep folder: $SWEEP"
 }}
 trap stop_ray EXIT
-trap 'say "cancelled; continue the sweep in a later allocation with: $RESUME"; exit 143' TERM INT
+trap 'say "stopping early (scancel or time limit); continue the sweep in a later job with: $RESUME"; exit 143' TERM INT
 
 "${{STEP[@]}}" -w "$HEAD" "$BIN/ray" start --head --node-ip-address="$HEAD_IP" --port="$PORT" \
   --include-dashboard=false "${{NODE[@]}}" &

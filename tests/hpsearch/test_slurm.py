@@ -116,7 +116,7 @@ def test_a_cancelled_job_stops_the_sweep_then_ray_and_says_how_to_resume(tmp_pat
     job.send_signal(signal.SIGTERM)
     leftovers = finish(job, timeout=90)
     log = (tmp_path / "job.log").read_text()
-    assert f"continue the sweep in a later allocation with: hpsearch slurm ... -- --resume sweep --results " \
+    assert f"continue the sweep in a later job with: hpsearch slurm ... -- --resume sweep --results " \
            f"{tmp_path}/results" in log, log[-3000:]
     assert "Ray stopped" in log and job.returncode != 0
     assert "trials ended; continue with" in log and "Traceback" not in log  # the driver stopped as on Ctrl-C
