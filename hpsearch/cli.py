@@ -9,6 +9,7 @@ import argparse
 import sys
 from typing import Any, Sequence
 
+from cl_rnn.config import OneLineParser
 from hpsearch.commands import SUBCOMMANDS, Argument, UsageError, arg, subcommand
 
 
@@ -249,7 +250,7 @@ def slurm(args: argparse.Namespace) -> int:
 # --- entry point -----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hpsearch", description=__doc__.splitlines()[0], allow_abbrev=False)
+    parser = OneLineParser(prog="hpsearch", description=__doc__.splitlines()[0], allow_abbrev=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in SUBCOMMANDS.values():
         sub = commands.add_parser(command.name, help=command.help, description=command.handler.__doc__,

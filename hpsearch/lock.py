@@ -14,6 +14,10 @@ from typing import IO, Iterator
 LOCK_FILE = "driver.lock"
 
 
+class NoLocks(Exception):
+    """The folder's file system does not lock files."""
+
+
 class Locked(Exception):
     """Another live process holds the folder's lock."""
 
@@ -35,6 +39,8 @@ def held(folder: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise Locked(Path(folder), _pid_in(handle)) from None
+        except OSError as err:  # a file system without locks (e.g. Lustre mounted without -o flock)
+            raise NoLocks(err.strerror or str(err)) from None
         handle.truncate(0)
         handle.write(f"{os.getpid()}\n")
         handle.flush()
@@ -52,6 +58,8 @@ def holder(folder: Path) -> str | None:
             fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             return _pid_in(handle)
+        except OSError:
+            return None  # no file locks there: no driver can be seen
         return None
 
 

@@ -249,6 +249,9 @@ def driving(sweep_dir: Path) -> Iterator[None]:
         except lock.Locked as busy:
             raise SweepBusy(f"{sweep_dir}: its driver is still running (pid {busy.pid}); wait for it to end "
                             "or stop that process, then --resume") from None
+        except lock.NoLocks as err:
+            print(f"hpsearch run: warning: {sweep_dir}: its file system does not lock files ({err}); "
+                  "make sure no other driver runs this sweep", file=sys.stderr)
         except OSError as err:
             raise SweepError(f"{sweep_dir}: cannot lock the sweep folder ({err.strerror or err})") from None
         yield

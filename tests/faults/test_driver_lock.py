@@ -28,3 +28,20 @@ def test_a_second_driver_of_a_live_sweep_is_refused_naming_the_folder_and_the_dr
     done = run(resume)
     assert done.returncode == 0, done.stdout + done.stderr
     assert len(finished_rows(sweep_dir)) == 8
+
+
+def test_a_file_system_without_locks_runs_the_sweep_with_one_warning(tmp_path, monkeypatch, capsys):
+    """Lustre mounted without -o flock answers flock with ENOLCK: warn, don't refuse every sweep there."""
+    import errno
+
+    from hpsearch import lock, sweep
+
+    def no_locks(handle, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(lock.fcntl, "flock", no_locks)
+    with sweep.driving(tmp_path):
+        assert lock.holder(tmp_path) is None
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"hpsearch run: warning: {tmp_path}: its file system does not lock files (No locks available); "
+                     "make sure no other driver runs this sweep"]

@@ -38,6 +38,19 @@ def test_bad_input_is_one_line_and_status_2(capsys, tmp_path, argv, message):
     assert message in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--num-samples", "x"], "hpsearch run: error: argument --num-samples: invalid int value: 'x'"),
+    (["slurm", "--nodes", "2"], "hpsearch slurm: error: the following arguments are required"),
+    (["nope"], "hpsearch: error: argument COMMAND: invalid choice: 'nope'"),
+])
+def test_a_flag_argparse_refuses_is_one_line_not_the_usage_block(capsys, argv, message):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.startswith(message) and err.count("\n") == 1, err
+    assert err.rstrip().endswith("(see --help)")
+
+
 def test_resume_of_an_unknown_sweep_is_refused(capsys, tmp_path):
     assert cli.main(["run", "--resume", "nothing", "--results", str(tmp_path)]) == 2
     assert "cannot read the sweep's settings" in capsys.readouterr().err
