@@ -2,14 +2,13 @@
 killed with everything it started."""
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from hpsearch_fakes import subprocess_env
+from ray_cluster import kill_session
 
 from hpsearch import records
 from hpsearch.trial import FINISHED
@@ -53,11 +52,7 @@ def finished_rows(sweep_dir: Path) -> dict:
 
 def kill(driver: subprocess.Popen) -> None:
     """SIGKILL the driver and every process of its session; wait until they are gone."""
-    try:
-        os.killpg(driver.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    driver.wait()
+    kill_session(driver)
     wait_for(lambda: subprocess.run(["pgrep", "-g", str(driver.pid)], capture_output=True).returncode != 0,
              "the killed driver's processes to exit", timeout=30)
 

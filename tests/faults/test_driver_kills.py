@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from driver_helpers import finished_rows
 from ray_cluster import IP, cluster_env, free_port, start_head, stop
 
 from hpsearch import journal, records
@@ -24,14 +25,6 @@ ENV = cluster_env(FAKE_SECONDS_PER_TASK="1.0")  # 2 s trials
 
 def hpsearch(*args: str) -> list[str]:
     return [sys.executable, "-m", "hpsearch.cli", "run", *args]
-
-
-def finished_rows(sweep_dir: Path) -> dict:
-    try:
-        rows = records.read_rows(sweep_dir / records.TRIALS_CSV)
-    except Exception:  # noqa: BLE001 - a file being replaced: read again
-        return {}
-    return {tid: row for tid, row in rows.items() if row["state"] == FINISHED}
 
 
 def result_stamp(sweep_dir: Path, row: dict) -> tuple[int, list]:
