@@ -72,6 +72,7 @@ def test_a_refused_build_is_not_tried_again(fresh_kernels, monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger="cl_rnn"):
         assert lstm_kernel.load() is None
     assert caplog.text.count(UNAVAILABLE) == 1 and "nonexistent/header.h" in caplog.text
+    assert f"remembered in {next(fresh_kernels.glob('*.failed'))}: delete it to try again" in caplog.text
 
 
 @needs_compiler

@@ -104,9 +104,10 @@ def _build_and_open(dtype: torch.dtype):
     key = hashlib.sha256("\n".join([SOURCE.read_text(), *command, _cpu_signature()]).encode()).hexdigest()[:16]
     target = cache_dir() / f"lstm{SUFFIX[dtype]}_{key}.so"
     refused = target.with_suffix(".failed")  # the compiler refused this source: don't try again every run
+    remembered = f"remembered in {refused}: delete it to try again"
     try:
         if refused.exists():
-            raise KernelUnavailable(refused.read_text().strip())
+            raise KernelUnavailable(f"{refused.read_text().strip()}; {remembered}")
         if not target.exists():
             _build(target, command)
         library = ctypes.CDLL(str(target))
@@ -114,8 +115,11 @@ def _build_and_open(dtype: torch.dtype):
         _check_against_torch_ops(library, dtype)
     except subprocess.CalledProcessError as err:
         reason = _compiler_error(command[0], err.stderr)
-        refused.write_text(reason + "\n")
-        return _unavailable(reason)
+        try:
+            refused.write_text(reason + "\n")
+        except OSError:  # a read-only cache: the next run asks the compiler again
+            return _unavailable(reason)
+        return _unavailable(f"{reason}; {remembered}")
     except (OSError, subprocess.SubprocessError, KernelUnavailable) as err:
         return _unavailable(str(err).splitlines()[0] if str(err) else type(err).__name__)
     return library
