@@ -74,8 +74,13 @@ def seeds_table(jobs: list[tuple[str, Config]], errors: dict[str, str]) -> pd.Da
     return pd.DataFrame(rows).reindex(columns=columns)
 
 
+STATISTICS = ["trial", "runs", "finished",
+              *(f"{m}_{s}" for m in ("during", "final") for s in ("mean", "std", "sem", "min"))]
+
+
 def statistics(table: pd.DataFrame) -> pd.DataFrame:
-    """Per winner, over its finished reruns: n, mean, std (ddof 0), SEM and min of during and final."""
+    """Per winner, over its finished reruns: n, mean, std (ddof 0), SEM and min of during and final
+    (the columns are there when no rerun is: a seeds.csv of its header alone)."""
     rows = []
     for trial, group in table.groupby("trial", sort=False):
         finished = group[group["state"] == FINISHED]
@@ -88,7 +93,7 @@ def statistics(table: pd.DataFrame) -> pd.DataFrame:
                         f"{metric}_sem": std / math.sqrt(len(values)) if len(values) else math.nan,
                         f"{metric}_min": float(np.min(values)) if len(values) else math.nan})
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=STATISTICS)
 
 
 def format_statistics(stats: pd.DataFrame) -> str:

@@ -86,6 +86,16 @@ def test_a_seeds_csv_with_words_for_accuracies_under_report_is_one_line(tmp_path
                     "string to float: 'abc'); delete it or run hpsearch seeds again")
 
 
+def test_a_header_only_seeds_csv_under_report_is_a_report_without_reruns(tmp_path, capsys):
+    # hpsearch seeds writes seeds.csv; one that holds its header and no row (cut short, or by hand) is no
+    # traceback: the report says there are none.  analyze, export and seeds never read it.
+    sweep = build_sweep_folder(tmp_path / "sweep")
+    (sweep / "seeds.csv").write_text("trial,seed,state,during,final,min_during,min_final,seconds,error,run_dir\n")
+    assert hpsearch_main(["report", str(sweep)]) == 0, capsys.readouterr().err
+    text = (sweep / "report.md").read_text()
+    assert "## Winners over seeds (hpsearch seeds; std ddof 0, SEM = std / sqrt(n))\n\n(none)\n" in text
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_a_result_json_with_the_wrong_types_is_one_line_naming_it(tmp_path, capsys, no_ray_reruns, command):
     sweep = build_sweep_folder(tmp_path / "sweep")
