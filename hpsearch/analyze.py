@@ -15,7 +15,7 @@ import pandas as pd
 
 from cl_rnn.config import FIELDS, Config
 from cl_rnn.rules import CRITERION_STOP
-from hpsearch.lock import live_driver
+from hpsearch import lock
 from hpsearch.records import FAILED, FINISHED, PRUNED, RUNNING, TEXT, TRIALS_CSV, read_rows
 from hpsearch.user_files import AnalysisError, not_readable, read_json, read_result, read_table
 
@@ -71,10 +71,10 @@ def _state_of(finished: bool, stop_reason: str | None) -> str:
     return PRUNED if (stop_reason or "").startswith(CRITERION_STOP) else FAILED
 
 
-def read_outcome(run_dir: Path) -> dict:
-    """State and metrics of one run folder, from result.json (missing: a failed or unfinished run)."""
+def read_outcome(run_dir: Path, running: bool = False) -> dict:
+    """State and metrics of one run folder, from result.json (missing: a failed or unfinished run);
+    ``running``: its sweep's driver lives, so a run that has not ended is running, not failed."""
     path = Path(run_dir) / "result.json"
-    running = live_driver(run_dir) is not None  # a sweep whose driver lives: an unended run is running
     if not path.is_file():
         return {"state": RUNNING, "error": ""} if running else {
             "state": FAILED, "error": "no result.json (the run failed or is still running)"}
@@ -102,11 +102,11 @@ def _differing_flags(configs: list[Config]) -> pd.DataFrame:
     return frame[keep]
 
 
-def _table_of_run_folders(root: Path, run_dirs: list[Path]) -> pd.DataFrame:
+def _table_of_run_folders(root: Path, run_dirs: list[Path], running: bool) -> pd.DataFrame:
     rows = []
     for run_dir in run_dirs:
         name = str(run_dir.relative_to(root)) if run_dir != root else run_dir.name
-        rows.append({"trial": name, **read_outcome(run_dir), "run_dir": str(run_dir)})
+        rows.append({"trial": name, **read_outcome(run_dir, running), "run_dir": str(run_dir)})
     info = pd.DataFrame(rows).reindex(columns=INFO)
     params = _differing_flags([read_config(d) for d in run_dirs])
     return pd.concat([info, params.reset_index(drop=True)], axis=1)
@@ -119,13 +119,13 @@ TRIALS_CSV_NAMES = {"trial_id": "trial", "during_mean": "during", "final_mean": 
 TRIALS_CSV_SKIP = ("tasks_done", "node")
 
 
-def _table_of_trials_csv(root: Path) -> pd.DataFrame:
+def _table_of_trials_csv(root: Path, running: bool) -> pd.DataFrame:
     """trials.csv gives state, error and sampled values; each run folder adds what the csv lacks."""
     rows = []
     for record in _read_trials_csv(root / TRIALS_CSV).values():
         record = {TRIALS_CSV_NAMES.get(k, k): v for k, v in record.items() if k not in TRIALS_CSV_SKIP}
         run_dir = _resolve_run_dir(root, record.get("run_dir"))
-        outcome = read_outcome(run_dir) if run_dir is not None else {}
+        outcome = read_outcome(run_dir, running) if run_dir is not None else {}
         row = {**outcome, **{k: v for k, v in record.items() if not _missing(v)}}
         if run_dir is not None:  # the values the run used (a sweep's --flag wins over a sampled one)
             used = read_config(run_dir)
@@ -170,13 +170,14 @@ def load_runs(root: str | Path) -> pd.DataFrame:
     root = Path(root)
     if not root.is_dir():
         raise AnalysisError(f"{root}: no such folder")
+    running = lock.holder(root) is not None  # asked once: every run of a sweep has the same driver
     if (root / "trials.csv").is_file():
-        table = _table_of_trials_csv(root)
+        table = _table_of_trials_csv(root, running)
     else:
         run_dirs = [root] if is_run_folder(root) else find_run_folders(root)
         if not run_dirs:
             raise AnalysisError(f"{root}: no trials.csv and no run folder (config.json + command.txt) in it")
-        table = _table_of_run_folders(root, run_dirs)
+        table = _table_of_run_folders(root, run_dirs, running)
     for column in METRICS:  # a failed trial's -inf in trials.csv means "no value"
         table[column] = pd.to_numeric(table[column], errors="coerce").replace([np.inf, -np.inf], np.nan)
     return table

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
 LOCK_FILE = "driver.lock"
+PATIENCE = 0.2  # seconds a driver waits for readers' shared locks before it is refused
 
 
 class NoLocks(Exception):
@@ -31,16 +33,27 @@ def _pid_in(handle: IO[str]) -> str:
     return handle.read().strip() or "unknown"  # unknown: the holder has not written it yet
 
 
+def _lock_exclusive(handle: IO[str], folder: Path) -> None:
+    """The exclusive lock, tried for ``PATIENCE`` seconds: a reader's probe (``holder``) holds a shared
+    lock for an instant and must not refuse a driver; a live driver holds it for good."""
+    deadline = time.monotonic() + PATIENCE
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise Locked(Path(folder), _pid_in(handle)) from None
+            time.sleep(PATIENCE / 10)
+        except OSError as err:  # a file system without locks (e.g. Lustre mounted without -o flock)
+            raise NoLocks(err.strerror or str(err)) from None
+
+
 @contextmanager
 def held(folder: Path) -> Iterator[None]:
     """Hold ``folder``'s lock for the ``with`` block; raises Locked when a live process holds it."""
     with open(Path(folder) / LOCK_FILE, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise Locked(Path(folder), _pid_in(handle)) from None
-        except OSError as err:  # a file system without locks (e.g. Lustre mounted without -o flock)
-            raise NoLocks(err.strerror or str(err)) from None
+        _lock_exclusive(handle, folder)
         handle.truncate(0)
         handle.write(f"{os.getpid()}\n")
         handle.flush()
@@ -48,7 +61,8 @@ def held(folder: Path) -> Iterator[None]:
 
 
 def holder(folder: Path) -> str | None:
-    """The pid of the live process holding ``folder``'s lock, None when none does."""
+    """The pid of the live process holding ``folder``'s lock, None when none does.  It asks with a shared
+    lock held for an instant, which ``held`` waits out; ask once per sweep folder, not once per run."""
     try:
         handle = open(Path(folder) / LOCK_FILE)
     except OSError:
@@ -62,12 +76,3 @@ def holder(folder: Path) -> str | None:
             return None  # no file locks there: no driver can be seen
         return None
 
-
-def live_driver(run_dir: Path, levels: int = 2) -> str | None:
-    """The pid of a live sweep driver holding ``run_dir`` or a folder up to ``levels`` above it
-    (a trial's run folder is ``<sweep>/trial_<id>/run``)."""
-    for folder in [Path(run_dir), *Path(run_dir).parents[:levels]]:
-        pid = holder(folder)
-        if pid is not None:
-            return pid
-    return None

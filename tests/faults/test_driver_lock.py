@@ -2,8 +2,10 @@
 folder when a driver dies (SIGKILL included)."""
 from __future__ import annotations
 
+import os
 import time
 
+import pytest
 from driver_helpers import FAKE_SWEEP, finished_rows, hpsearch, kill, run, start, wait_for
 
 
@@ -45,3 +47,44 @@ def test_a_file_system_without_locks_runs_the_sweep_with_one_warning(tmp_path, m
     lines = capsys.readouterr().err.splitlines()
     assert lines == [f"hpsearch run: warning: {tmp_path}: its file system does not lock files (No locks available); "
                      "make sure no other driver runs this sweep"]
+
+
+def test_a_readers_brief_shared_lock_never_refuses_a_driver(tmp_path):
+    """``hpsearch analyze`` probes driver.lock with a shared lock for an instant: a driver (``--resume``) whose
+    exclusive lock lands inside that probe waits it out instead of being refused naming a dead driver's pid."""
+    import fcntl
+    import threading
+
+    from hpsearch import lock
+
+    (tmp_path / lock.LOCK_FILE).write_text("4242\n")  # the pid of the previous, dead driver
+    probing, released = threading.Event(), threading.Event()
+
+    def reader() -> None:
+        with open(tmp_path / lock.LOCK_FILE) as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            probing.set()
+            time.sleep(0.05)
+        released.set()
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        assert probing.wait(5)
+        with lock.held(tmp_path):
+            assert released.is_set()
+            assert (tmp_path / lock.LOCK_FILE).read_text() == f"{os.getpid()}\n"
+    finally:
+        thread.join()
+
+
+def test_a_live_driver_is_still_refused_after_the_retries(tmp_path):
+    from hpsearch import lock
+
+    with lock.held(tmp_path):
+        started = time.monotonic()
+        with pytest.raises(lock.Locked) as refused:
+            with lock.held(tmp_path):
+                pass
+        assert time.monotonic() - started < 2
+    assert refused.value.pid == str(os.getpid()) and refused.value.folder == tmp_path

@@ -3,12 +3,18 @@ the runs of a live sweep shown as running."""
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
+import pytest
 from hpsearch_fakes import _write_run, train
 
 from cl_rnn.config import Config
 from hpsearch import analyze, lock
 from hpsearch.trial import FAILED, FINISHED, RUNNING, TrialPlan, ended_result, run_trial
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
+from runfolders import build_sweep_folder  # noqa: E402
 
 
 def test_a_trial_that_re_reports_its_saved_result_keeps_its_trained_duration(tmp_path):
@@ -43,3 +49,27 @@ def test_analyze_shows_the_unended_runs_of_a_live_sweep_as_running(tmp_path):
     table = analyze.load_runs(sweep_dir)  # its driver is gone: they will never end
     assert dict(table[["trial", "state"]].to_numpy()) == {
         "trial_a/run": FAILED, "trial_b/run": FAILED, "trial_c/run": FINISHED}
+
+
+def _unended_runs(sweep_dir, count: int) -> None:
+    for k in range(count):
+        _write_run(Config(num_tasks=3), sweep_dir / f"trial_{k:02d}" / "run", [70.0], [70.0], False, None)
+
+
+@pytest.mark.parametrize("layout", ["run_folders", "trials_csv"])
+def test_analyze_asks_once_whether_the_sweeps_driver_lives(tmp_path, monkeypatch, layout):
+    # Every probe of driver.lock is a shared lock that a resuming driver's exclusive lock can land in, and a
+    # sweep's run folders all share one driver: one question per analysis, not up to 3 per run folder.
+    sweep_dir = tmp_path / "s"
+    build_sweep_folder(sweep_dir) if layout == "trials_csv" else _unended_runs(sweep_dir, 12)
+    asked: list = []
+    real = lock.holder
+    monkeypatch.setattr(lock, "holder", lambda folder: asked.append(folder) or real(folder))
+    with lock.held(sweep_dir):
+        table = analyze.load_runs(sweep_dir)
+    assert asked == [sweep_dir]
+    if layout == "run_folders":
+        assert analyze.state_counts(table) == "0 finished, 0 pruned, 0 failed, 12 running"
+    asked.clear()
+    assert "running" not in analyze.state_counts(analyze.load_runs(sweep_dir))
+    assert asked == [sweep_dir]
