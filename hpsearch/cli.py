@@ -81,14 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.resume:
         return _run_status(sweep.resume(args.results, args.resume, args.address, args.verbose))
-    if not args.method:
-        raise UsageError("--method is required (or --resume NAME); see `hpsearch spaces`")
-    settings = sweep.SweepSettings(
-        method=args.method, num_samples=args.num_samples, max_concurrent=args.max_concurrent,
-        n_iter=args.n_iter, data=args.data, name=args.name, results=args.results, scheduler=args.scheduler,
-        seed=args.seed, metric=args.metric, flags=sweep.parse_flags(args.flag), train=args.train,
-        population=args.population, address=args.address, verbose=args.verbose)
-    return _run_status(sweep.run(settings))
+    return _run_status(sweep.run(sweep.settings_of(args)))
 
 
 def _run_status(rows: list[dict[str, Any]]) -> int:

@@ -1,11 +1,10 @@
 """Everything that touches Ray: start or join a cluster, the trainable, the Tuner, the callback.
 
 Ray's Tune API changes often; keeping it in this one module keeps that churn in one place.
-The environment defaults below are set before Ray is imported: quiet output, no usage stats,
-results without the objective allowed (a pruned trial's last report has none), an
-experiment snapshot every 2 s so a killed driver loses little, Ray's JSON and CSV result
-logs without its TensorBoard one (which complains about the -inf of failed trials), and a
-trial's failure told in one line by SweepCallback instead of Ray's traceback.
+The environment defaults below are set before Ray is imported: quiet output, no usage stats, results without
+the objective allowed (a pruned trial's last report has none), an experiment snapshot every 2 s so a killed
+driver loses little, Ray's JSON and CSV result logs without its TensorBoard one (which complains about the -inf
+of failed trials), and a trial's failure told in one line by SweepCallback instead of Ray's traceback.
 """
 from __future__ import annotations
 
@@ -31,12 +30,12 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback  # noqa: E402
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler  # noqa: E402
 
 from cl_rnn import checkpoint, results  # noqa: E402
-from hpsearch import journal, progress, records  # noqa: E402
-from hpsearch import population  # noqa: E402
+from hpsearch import journal, population, progress, records  # noqa: E402
 from hpsearch.population import batch_groups  # noqa: E402 - run_configs has a parameter named population
 from hpsearch.sweep import SweepError, SweepSettings  # noqa: E402
 from hpsearch.trial import OBJECTIVE, RUNNING, TrainFunction, TrialPlan, run_trial  # noqa: E402
 from hpsearch.trial import ended_result, failure_metrics  # noqa: E402
+from hpsearch.user_files import absolute  # noqa: E402
 from hpsearch.ray_search import PopulationSearch, SweepSearch, searcher  # noqa: E402
 
 _OptunaSearch, _PopulationSearch = SweepSearch, PopulationSearch  # the names tuner.pkl of older sweeps holds
@@ -302,6 +301,7 @@ def resume(sweep_dir: Path, plan: TrialPlan, train: TrainFunction | None, size: 
     if not tune.Tuner.can_restore(str(sweep_dir)):
         raise SweepError(f"{sweep_dir}: no Ray experiment to resume (its driver stopped before Ray started)")
     tuner = tune.Tuner.restore(str(sweep_dir), trainable=trainable(plan, train, size), resume_errored=True)
+    # tuner._local_tuner: Ray 2.60's private API (pinned in setup.cfg); test_sweep_folder_moves.py catches a change
     for callback in tuner._local_tuner.get_run_config().callbacks:  # pickled where the folder was before
         if isinstance(callback, SweepCallback):
             callback.__init__(sweep_dir, plan, callback.total)
@@ -345,7 +345,7 @@ def run_configs(configs: list[Any], storage: Path, address: str | None = None, v
             param_space={"indices": tune.grid_search(groups)},
             tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=max_concurrent),
             run_config=tune.RunConfig(
-                name=f"ray_{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str(Path(storage).resolve()),
+                name=f"ray_{time.strftime('%Y%m%d-%H%M%S')}", storage_path=absolute(str(storage)),
                 verbose=2 if verbose else 0, failure_config=tune.FailureConfig(max_failures=MAX_RETRIES)))
         grid = tuner.fit()
     finally:

@@ -93,34 +93,27 @@ def parse_run_args(run_parser: argparse.ArgumentParser, argv: list[str]) -> argp
 def sweep_of(run: argparse.Namespace, argv: list[str]) -> tuple[tuple[str, ...], Path]:
     """The run arguments the job passes on (paths absolute, --name set) and the sweep folder.
 
-    Refuses what `hpsearch run` would refuse where that is cheap to know here."""
+    Refuses what `hpsearch run` refuses before it loads data (sweep.prepare, sweep.resume_dir); the job's
+    driver checks the data and warns about a --flag given twice."""
     from hpsearch import sweep
 
     if run.address:
         raise SlurmError("--address: the job sets it (the Ray head on the allocation's first node)")
-    results = Path(run.results).resolve()
-    if run.resume:
-        if not (results / run.resume / sweep.SETTINGS_FILE).is_file():
-            raise SlurmError(f"--resume {run.resume}: no sweep in {results / run.resume}")
-        return ("--resume", run.resume, "--results", str(results), *(["--verbose"] * run.verbose)), results / run.resume
-    if not run.method:
-        raise SlurmError("--method is required (or --resume NAME); see `hpsearch spaces`")
-    name = run.name or f"{run.method}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if Path(name).name != name or name in (".", ".."):
-        raise SlurmError(f"--name {name!r}: a folder name under --results, not a path")
-    settings = sweep.SweepSettings(
-        method=run.method, num_samples=run.num_samples, max_concurrent=run.max_concurrent, n_iter=run.n_iter,
-        data=run.data, name=name, results=str(results), scheduler=run.scheduler, seed=run.seed,
-        metric=run.metric, population=run.population)
     try:
-        settings.flags = sweep.parse_flags(run.flag)
-        sweep.check(settings)
+        if run.resume:
+            sweep_dir = sweep.resume_dir(run.results, run.resume)
+            sweep.load(sweep_dir)  # its settings are readable
+            return ("--resume", run.resume, "--results", str(sweep_dir.parent),
+                    *(["--verbose"] * run.verbose)), sweep_dir
+        settings = sweep.settings_of(run, warn=False)
+        notices = sweep.prepare(settings, resume="-- --resume")
     except sweep.SweepError as err:
         raise SlurmError(str(err)) from None
-    if settings.sweep_dir.exists():
-        raise SlurmError(f"{settings.sweep_dir} exists: continue it with -- --resume {name}, or choose another --name")
-    data = ["--data", str(Path(run.data).resolve())] if run.data else []
-    return (*_without(argv, SET_BY_JOB), "--results", str(results), "--name", name, *data), settings.sweep_dir
+    for line in notices:
+        print(line, file=sys.stderr)
+    data = ["--data", settings.data] if settings.data else []
+    run_args = (*_without(argv, SET_BY_JOB), "--results", settings.results, "--name", settings.name, *data)
+    return run_args, settings.sweep_dir
 
 
 def _without(argv: list[str], options: tuple[str, ...]) -> list[str]:

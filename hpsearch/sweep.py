@@ -65,7 +65,7 @@ class SweepSettings:
 
     @property
     def sweep_dir(self) -> Path:
-        return Path(self.results).resolve() / self.name
+        return Path(absolute(self.results)) / self.name
 
 
 def save(settings: SweepSettings) -> None:
@@ -86,6 +86,22 @@ def load(sweep_dir: Path) -> SweepSettings:
     return settings
 
 
+def settings_of(args: argparse.Namespace, warn: bool = True) -> SweepSettings:
+    """The settings of a new sweep from `hpsearch run`'s arguments (``hpsearch slurm`` reads the same);
+    ``warn``: say which --flag was given twice with different values."""
+    if not args.method:
+        raise SweepError("--method is required (or --resume NAME); see `hpsearch spaces`")
+    return SweepSettings(
+        method=args.method, num_samples=args.num_samples, max_concurrent=args.max_concurrent,
+        n_iter=args.n_iter, data=args.data, name=args.name, results=args.results, scheduler=args.scheduler,
+        seed=args.seed, metric=args.metric, flags=parse_flags(args.flag, warn), train=args.train,
+        population=args.population, address=args.address, verbose=args.verbose)
+
+
+def default_name(method: str) -> str:
+    return f"{method}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
 def plain_name(name: str, option: str) -> str:
     """Refuse a sweep name that would put the folder anywhere but directly under --results."""
     if name in (".", "..") or Path(name).name != name or os.sep in name:
@@ -94,9 +110,9 @@ def plain_name(name: str, option: str) -> str:
     return name
 
 
-def parse_flags(items: list[str]) -> dict[str, Any]:
+def parse_flags(items: list[str], warn: bool = True) -> dict[str, Any]:
     """``["num_tasks=2", "during_acc_criterion=60"]`` -> typed flag values; the last of a flag given
-    twice wins, with one warning when the values differ."""
+    twice wins, with one warning (``warn``) when the values differ."""
     flags: dict[str, Any] = {}
     given: list[tuple[str, str]] = []
     for item in items:
@@ -111,8 +127,9 @@ def parse_flags(items: list[str]) -> dict[str, Any]:
             flags[name] = FLAG_TYPES[str(FIELDS[name].type)](text)
         except (ValueError, TypeError, argparse.ArgumentTypeError) as err:
             raise SweepError(f"--flag {name}: {err}") from None
-    for name, values in conflicting_values(given).items():
-        print(f"hpsearch run: warning: {repeat_warning(f'--flag {name}', values)}", file=sys.stderr)
+    if warn:
+        for name, values in conflicting_values(given).items():
+            print(f"hpsearch run: warning: {repeat_warning(f'--flag {name}', values)}", file=sys.stderr)
     return flags
 
 
@@ -136,8 +153,9 @@ def resolve_train(spec: str) -> TrainFunction | None:
         raise SweepError(f"--train {spec!r}: {err}") from None
 
 
-def check(settings: SweepSettings) -> None:
-    """Refuse bad settings before Ray starts: one sampled configuration must pass the flag rules."""
+def check(settings: SweepSettings) -> list[str]:
+    """Refuse bad settings before Ray starts: one sampled configuration must pass the flag rules.
+    Returns the notices to print once nothing is refused (a pinned sampled flag, a population not batched)."""
     if settings.scheduler not in SCHEDULERS or settings.metric not in METRICS:
         raise SweepError(f"--scheduler must be one of {SCHEDULERS} and --metric one of {METRICS}")
     if settings.num_samples < 1 or settings.population < 1 or (
@@ -151,26 +169,43 @@ def check(settings: SweepSettings) -> None:
         config = plan_of(settings).config(space.suggest(trial), out_dir="")
     except (search_spaces.SpaceError, ConfigError) as err:
         raise SweepError(str(err)) from None
-    for name in sorted(set(settings.flags) & set(search_spaces.parameters(space))):
-        print(f"hpsearch: --flag {name}={settings.flags[name]} fixes {name} in every trial (not sampled)",
-              file=sys.stderr)
+    if config.multitask and settings.metric == "during":
+        raise SweepError("--metric during: a multitask run has no during accuracy; use --metric final")
+    notices = [f"hpsearch: --flag {name}={settings.flags[name]} fixes {name} in every trial (not sampled)"
+               for name in sorted(set(settings.flags) & set(search_spaces.parameters(space)))]
     if settings.population > 1:
         from hpsearch.population import notice
 
         line = notice(plan_of(settings), space.suggest(trial))
         if line:  # the method's trials cannot share a pass: plain trials run side by side instead
-            print(line, file=sys.stderr)
+            notices.append(line)
             settings.population = 1
-    if config.multitask and settings.metric == "during":
-        raise SweepError("--metric during: a multitask run has no during accuracy; use --metric final")
+    return notices
+
+
+def prepare(settings: SweepSettings, resume: str = "--resume") -> list[str]:
+    """A new sweep's name and absolute paths, and the cheap refusals: ``check`` and a taken name (whose
+    message says to continue it with ``resume NAME``); returns check's notices.  Loads no data, creates nothing."""
+    settings.name = plain_name(settings.name or default_name(settings.method), "--name")
+    settings.results, settings.data = absolute(settings.results), absolute(settings.data)
+    notices = check(settings)
+    if settings.sweep_dir.exists():
+        raise taken(settings, resume)
+    return notices
+
+
+def taken(settings: SweepSettings, resume: str = "--resume") -> SweepError:
+    return SweepError(f"{settings.sweep_dir} exists: continue it with {resume} {settings.name} "
+                      "or choose another --name")
 
 
 def check_data(settings: SweepSettings) -> None:
     """Refuse data every trial would refuse (the file, or the tasks the sweep's flags cut from it) before
-    Ray starts: cl_rnn's own loading and checks, on the flags all trials share.  Not part of ``check``,
-    which stays cheap (``hpsearch slurm`` runs it on the submitting machine)."""
-    if (not settings.data and settings.address) or (settings.data and not Path(settings.data).is_file()):
-        return  # each node of a cluster builds the default data itself; check names a missing file
+    Ray starts: cl_rnn's own loading and checks, on the flags all trials share (not a sampled
+    configuration: a sampled --coreset_size may be too large where the default is not).  Not part of
+    ``check``, which stays cheap (``hpsearch slurm`` runs it on the submitting machine)."""
+    if not settings.data and settings.address:
+        return  # each node of a cluster builds the default data itself
     from cl_rnn.data.store import DataError
     from cl_rnn.train import run_tasks
 
@@ -208,18 +243,15 @@ def _execute(settings: SweepSettings, train: TrainFunction | None, resuming: boo
 
 def run(settings: SweepSettings, train: TrainFunction | None = None) -> list[dict[str, Any]]:
     """Start a new sweep; returns its trials.csv rows.  ``train`` replaces cl_rnn.train.train."""
-    settings.name = plain_name(settings.name or f"{settings.method}-{time.strftime('%Y%m%d-%H%M%S')}", "--name")
-    settings.results, settings.data = absolute(settings.results), absolute(settings.data)
-    check_data(settings)
-    check(settings)
-    taken = SweepError(f"{settings.sweep_dir} exists: continue it with --resume {settings.name} "
-                       "or choose another --name")
-    if settings.sweep_dir.exists():
-        raise taken
+    notices = prepare(settings)
+    if train is None and not settings.train:  # a replacement trainer may not read cl_rnn data at all
+        check_data(settings)
+    for line in notices:
+        print(line, file=sys.stderr)
     try:
         settings.sweep_dir.mkdir(parents=True)  # atomic: of two drivers starting one name, one gets it
     except FileExistsError:
-        raise taken from None
+        raise taken(settings) from None
     except OSError as err:
         raise SweepError(f"--results {settings.results}: cannot create the sweep folder "
                          f"({err.strerror or err})") from None
@@ -231,13 +263,19 @@ def run(settings: SweepSettings, train: TrainFunction | None = None) -> list[dic
 def resume(results: str, name: str, address: str | None = None, verbose: bool = False,
            train: TrainFunction | None = None) -> list[dict[str, Any]]:
     """Continue the sweep ``results/<name>`` after its driver died, wherever the folder lies now."""
-    sweep_dir = Path(results).resolve() / plain_name(name, "--resume")
-    if not sweep_dir.is_dir():
-        raise SweepError(f"{sweep_dir / SETTINGS_FILE}: cannot read the sweep's settings (no folder {sweep_dir})")
+    sweep_dir = resume_dir(results, name)
     with driving(sweep_dir):
         settings = load(sweep_dir)
         settings.address, settings.verbose = address, verbose
         return _execute(settings, train, resuming=True)
+
+
+def resume_dir(results: str, name: str) -> Path:
+    """The folder of the sweep ``--resume NAME`` names: ``results/NAME``, NAME a plain name, the folder there."""
+    sweep_dir = Path(absolute(results)) / plain_name(name, "--resume")
+    if not sweep_dir.is_dir():
+        raise SweepError(f"--resume {name}: no sweep in {sweep_dir}")
+    return sweep_dir
 
 
 @contextlib.contextmanager

@@ -53,7 +53,7 @@ def test_a_flag_argparse_refuses_is_one_line_not_the_usage_block(capsys, argv, m
 
 def test_resume_of_an_unknown_sweep_is_refused(capsys, tmp_path):
     assert cli.main(["run", "--resume", "nothing", "--results", str(tmp_path)]) == 2
-    assert "cannot read the sweep's settings" in capsys.readouterr().err
+    assert f"hpsearch run: --resume nothing: no sweep in {tmp_path / 'nothing'}\n" == capsys.readouterr().err
 
 
 def test_a_subcommand_is_one_function(monkeypatch, capsys):

@@ -105,6 +105,31 @@ def test_a_taken_name_is_refused_before_ray_starts(tmp_path):
         sweep.run(settings(tmp_path, "taken"))
 
 
+def test_the_data_is_loaded_after_the_cheap_refusals_and_not_for_a_replacement_trainer(tmp_path, monkeypatch):
+    checked = []
+    monkeypatch.setattr(sweep, "check_data", lambda settings: checked.append(settings.name))
+    monkeypatch.setattr(sweep, "_execute", lambda settings, train, resuming: [])  # no Ray
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(sweep.SweepError, match="exists: continue it with --resume taken"):
+        sweep.run(settings(tmp_path, "taken"))
+    with pytest.raises(sweep.SweepError, match="unknown method 'nope'"):
+        sweep.run(settings(tmp_path, "x", method="nope"))
+    sweep.run(settings(tmp_path, "fake"), train=hpsearch_fakes.train)
+    sweep.run(settings(tmp_path, "fake_too", train="hpsearch_fakes:train"))
+    assert checked == []
+    sweep.run(settings(tmp_path, "real"))
+    assert checked == ["real"]
+
+
+def test_a_linked_results_folder_gives_one_sweep_folder_on_run_and_resume(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    new = settings(tmp_path / "link", "s")
+    sweep.prepare(new)
+    (tmp_path / "link" / "s").mkdir()
+    assert new.sweep_dir == sweep.resume_dir(str(tmp_path / "link"), "s") == tmp_path / "link" / "s"
+
+
 def test_bad_settings_are_refused_with_one_line(tmp_path):
     with pytest.raises(sweep.SweepError, match="unknown method 'nope'"):
         sweep.run(settings(tmp_path, "x", method="nope"))

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from ray_cluster import cluster_env, free_port
 
-from hpsearch import cli, records
+from hpsearch import cli, records, sweep
 from hpsearch.trial import FINISHED
 
 HERE = Path(__file__).resolve().parent
@@ -132,6 +132,8 @@ def test_a_cancelled_job_stops_the_sweep_then_ray_and_says_how_to_resume(tmp_pat
     (["--", "--method", "si", "--flag", "bogus=1"], "--flag 'bogus=1'"),
     (["--", "--method", "si", "--address", "h:1"], "--address: the job sets it"),
     (["--", "--resume", "nothing"], "--resume nothing: no sweep in"),
+    (["--", "--resume", "../x"], "--resume ../x: a sweep name must be a plain folder name"),
+    (["--", "--method", "si", "--name", "../x"], "--name ../x: a sweep name must be a plain folder name"),
     (["--", "--num-samples", "2"], "--method is required"),
     ([], "missing the sweep: end with `-- <hpsearch run arguments>`"),
     (["--submit", "--", "--method", "si"], "--submit: sbatch not found"),
@@ -149,13 +151,35 @@ def test_bad_input_is_one_line_and_status_2(capsys, monkeypatch, tmp_path, optio
 def test_an_existing_sweep_is_refused_and_resumed(capsys, tmp_path):
     allocation = ["--nodes", "1", "--cpus-per-node", "2", "--time", "01:00:00"]
     (tmp_path / "old").mkdir()
-    (tmp_path / "old" / "sweep.json").write_text("{}")
+    sweep.save(sweep.SweepSettings(method="si", name="old", results=str(tmp_path)))
     new = ["--", "--method", "si", "--results", str(tmp_path), "--name", "old"]
     assert cli.main(["slurm", *allocation, *new]) == 2
     assert "exists: continue it with -- --resume old" in capsys.readouterr().err
     assert cli.main(["slurm", *allocation, "--", "--resume", "old", "--results", str(tmp_path)]) == 0
     text = (tmp_path / "old.resume.sbatch").read_text()
     assert f'"$BIN/hpsearch" run --resume old --results {tmp_path} --address "$ADDRESS")' in text
+
+
+def test_symbolic_links_are_kept_and_a_repeated_flag_is_left_to_the_job_to_warn(capsys, tmp_path,
+                                                                                  tiny_dataset_path):
+    """The paths the job gets are the ones `hpsearch run` would use (links kept, as user_files.absolute)."""
+    allocation = ["--nodes", "1", "--cpus-per-node", "2", "--time", "01:00:00"]
+    (tmp_path / "real").mkdir()
+    (tmp_path / "results").symlink_to(tmp_path / "real")
+    (tmp_path / "d.h5").symlink_to(tiny_dataset_path)
+    new = ["--", "--method", "si", "--results", str(tmp_path / "results"), "--name", "s", "--data",
+           str(tmp_path / "d.h5"), "--flag", "lr=0.1", "--flag", "lr=0.2"]
+    assert cli.main(["slurm", *allocation, *new]) == 0
+    out, err = capsys.readouterr()
+    assert "warning" not in err, err  # the job's driver warns, in the driver's log
+    assert f"sweep folder: {tmp_path}/results/s\n" in out
+    text = (tmp_path / "results" / "s.sbatch").read_text()
+    assert f"--results {tmp_path}/results --name s --data {tmp_path}/d.h5 --address" in text
+    (tmp_path / "real" / "s").mkdir()
+    sweep.save(sweep.SweepSettings(method="si", name="s", results=str(tmp_path / "real")))
+    assert cli.main(["slurm", *allocation, "--", "--resume", "s", "--results", str(tmp_path / "results")]) == 0
+    text = (tmp_path / "real" / "s.resume.sbatch").read_text()
+    assert f"run --resume s --results {tmp_path}/results --address" in text
 
 
 def test_the_job_gives_up_on_a_head_that_never_answers(monkeypatch, capsys):
@@ -195,11 +219,11 @@ def local_slurm(tmp_path):
 @pytest.mark.skipif(bool(slurm_missing()), reason=slurm_missing() or "runs")
 def test_a_sweep_through_a_real_slurm(tmp_path, local_slurm, tiny_dataset_path):
     env = cluster_env(SLURM_CONF=str(local_slurm))
-    sweep = ["--method", "finetune", "--num-samples", "2", "--n-iter", "30", "--flag", "num_tasks=2",
-             "--flag", "rnn_arch=32", "--flag", "val_set_size=50", "--data", str(tiny_dataset_path),
-             "--results", str(tmp_path / "results"), "--name", "real"]
+    run = ["--method", "finetune", "--num-samples", "2", "--n-iter", "30", "--flag", "num_tasks=2",
+           "--flag", "rnn_arch=32", "--flag", "val_set_size=50", "--data", str(tiny_dataset_path),
+           "--results", str(tmp_path / "results"), "--name", "real"]
     done = subprocess.run([*HPSEARCH, "--nodes", "1", "--cpus-per-node", "2", "--time", "00:05:00", "--submit",
-                           "--", *sweep], env=env, capture_output=True, text=True, timeout=120)
+                           "--", *run], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     job = re.search(r"submitted: job (\d+)", done.stdout).group(1)
     log = tmp_path / "results" / f"real-{job}.log"
