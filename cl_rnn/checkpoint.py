@@ -18,17 +18,16 @@ import dataclasses
 import os
 import random
 import shutil
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 
 from cl_rnn.atomic import atomic_path
 from cl_rnn.config import Config
-from cl_rnn.results import RunFolder, RunFolderError
+from cl_rnn.results import RunFolderError
 from cl_rnn.rules import ConfigError
 
 FOLDER = "checkpoints"
@@ -147,7 +146,9 @@ def resumable(config: Config, device: torch.device | str = "cpu") -> RunState | 
     state = load(path, device)
     if state.done:
         return None
-    changed = differences(state.config, config)
+    # With a data fingerprint the data's contents are compared (check_same_data), not its path: the
+    # same file by another path (relative, absolute as command.txt records it, moved) continues.
+    changed = [d for d in differences(state.config, config) if not (state.data_fingerprint and d.startswith("--data="))]
     if changed:
         raise CheckpointMismatch(
             f"--out_dir {config.out_dir}: holds a checkpoint of other flags ({', '.join(changed[:3])}"
@@ -162,34 +163,6 @@ def check_same_data(saved: str, fingerprint: str, source: str, where: Path) -> N
         raise CheckpointMismatch(
             f"{source}: not the data the checkpoint in {where} was trained on (fingerprint {fingerprint[:12]}, "
             f"the checkpoint's {saved[:12]}); use that data, or pass --overwrite to start afresh")
-
-
-class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a run; the message says what its folder keeps and how to continue."""
-
-
-def how_to_continue(config: Config, folder: Path, task: int | None, first: str = "") -> str:
-    """What a stopped run's folder keeps and the command that continues it (``first``: what to do before)."""
-    if task is None:
-        return f"no task had finished: {first}rerun the same command to start again"
-    same = bool(config.out_dir) and Path(config.out_dir) == folder
-    rerun = "rerun the same command" if same else f"rerun the same command with --out_dir={folder}"
-    return f"{folder} keeps its checkpoint after task {task}: {first}{rerun} to continue"
-
-
-@contextmanager
-def explained_stops(config: Config, folder: RunFolder, last_saved: Callable[[], int | None]) -> Iterator[None]:
-    """Ctrl-C and a failed write end a run in one line: what its folder keeps and how to continue."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        task = last_saved()
-        if task is None:
-            folder.discard()  # nothing to continue from: the rerun starts in the same folder
-        raise RunInterrupted(f"interrupted; {how_to_continue(config, folder.path, task)}") from None
-    except RunFolderError as err:
-        advice = how_to_continue(config, folder.path, last_saved(), first="once it can be written, ")
-        raise RunFolderError(f"{err}; {advice}") from None
 
 
 def remove(run_folder: Path) -> None:

@@ -32,9 +32,9 @@ def train_main(argv: Sequence[str], prog: str = "train_split_audioset.py") -> in
     """
     try:
         return _train(argv, prog)
-    except KeyboardInterrupt as err:  # a run's own says what its folder keeps; else nothing had started
-        print(f"{prog}: {err or 'interrupted before training started: rerun the same command to start'}",
-              file=sys.stderr)
+    except KeyboardInterrupt as err:  # a run's own (RunInterrupted) says what its folder keeps
+        before = "interrupted before the run started; nothing was kept: rerun the same command to start it"
+        print(f"{prog}: {str(err) or before}", file=sys.stderr)
         return 130
 
 

@@ -3,7 +3,8 @@
 Files: ``config.json`` (every flag), ``command.txt`` (the ``train_split_audioset.py`` line that
 reruns it), ``performance_overview.txt`` (the study's keys), ``accuracy_matrix.csv`` (row t = after
 task t, NaN where not reached), ``tasks.csv`` (task, during, final, forgetting), ``result.json``.
-They are rewritten after every task, so a stopped or crashed run keeps what it had.
+They are rewritten after every task, so a stopped or crashed run keeps what it had.  The folder
+records what it created, so a run stopped before its first checkpoint can remove exactly that.
 
 An existing, non-empty folder is never overwritten silently and never prompts: the run goes to
 a new numbered folder beside it (``<dir>_1``, ...), unless ``--overwrite`` replaces it.
@@ -79,37 +80,61 @@ def _numbered(path: Path) -> Path:
     return Path(f"{path}_{k}")
 
 
+def _absolute(path: str) -> str:
+    """A relative ``--data`` against the folder the run started in; "" (the embedded default) and an
+    absolute path as given."""
+    return os.path.abspath(path) if path and not os.path.isabs(path) else path
+
+
 class RunFolderError(OSError):
     """The run folder cannot be created or written (one line: the folder and the reason)."""
 
 
 class RunFolder:
-    OWN_FILES = ("config.json", "command.txt")  # what a fresh folder holds before the first task ends
-
     def __init__(self, config: Config, reuse: bool = False):
         """``reuse``: continue in ``--out_dir`` as it is (a resumed run) instead of a fresh folder."""
-        self.fresh = not reuse  # a fresh folder's own files and the folders made for it: ``discard``
+        self.made: list[Path] = []  # the files and folders this run created, oldest first: what ``discard`` removes
         try:
-            self.path, self.created = (Path(config.out_dir), []) if reuse else resolve_out_dir(config)
-            write_atomic(self.path / "config.json", json.dumps(dataclasses.asdict(config), indent=2) + "\n")
-            write_atomic(self.path / "command.txt", command_line(config) + "\n")
-        except OSError as err:
+            if reuse:
+                self.path = Path(config.out_dir)
+            else:
+                self.path, added = resolve_out_dir(config)
+                self.made = added[::-1]
+            recorded = config.replace(data=_absolute(config.data))  # reruns and exports run from anywhere
+            self._write_text("config.json", json.dumps(dataclasses.asdict(recorded), indent=2) + "\n")
+            self._write_text("command.txt", command_line(recorded) + "\n")
+        except BaseException as err:
+            self.discard()  # a failed write or Ctrl-C: nothing of a folder that was never complete stays
+            if not isinstance(err, OSError):
+                raise
             where = config.out_dir or DEFAULT_ROOT
             raise RunFolderError(f"--out_dir {where}: cannot write the run folder "
                                  f"({err.strerror or err})") from None
 
-    def discard(self) -> None:
-        """Remove what this run created, when it stops before any task ended: its files and the folders
-        it made.  A folder that existed before, or holds anything else, is left as it is."""
-        if not self.fresh or any(p.name not in self.OWN_FILES for p in self.path.iterdir()):
-            return
-        for name in self.OWN_FILES:
-            (self.path / name).unlink(missing_ok=True)
-        for folder in self.created:
+    def record(self, path: Path) -> None:
+        """Note ``path`` (in the run folder, about to be created) and the folders above it that do not
+        exist yet as this run's, for ``discard``; what exists already is not this run's."""
+        new = []
+        for p in (path, *path.parents):
+            if p == self.path or p.exists():
+                break
+            new.append(p)
+        self.made += [p for p in reversed(new) if p not in self.made]
+
+    def discard(self) -> bool:
+        """Remove what this run created, newest first: the files it wrote, then the folders it made, each
+        folder only if then empty.  Anything else (a folder that existed before, what others put in it)
+        stays.  True when nothing the run created is left."""
+        for p in reversed(self.made):
             try:
-                folder.rmdir()  # only when empty: never a folder another run writes to meanwhile
+                if p.is_dir():
+                    p.rmdir()
+                else:
+                    p.unlink(missing_ok=True)
             except OSError:
-                return
+                pass  # not empty, or not ours to remove: it stays, and discard says so
+        self.made = [p for p in self.made if p.exists()]
+        return not self.made
 
     def write(self, result: Result, seed: int) -> None:
         """(Re)write everything derived from the accuracy matrix."""
@@ -127,9 +152,13 @@ class RunFolder:
     def _write(self, name: str, text: str) -> None:
         """One file, atomically; a failed write (disk full) is one line naming the file and the cause."""
         try:
-            write_atomic(self.path / name, text)
+            self._write_text(name, text)
         except OSError as err:
             raise RunFolderError(f"{self.path / name}: cannot write ({err.strerror or err})") from None
+
+    def _write_text(self, name: str, text: str) -> None:
+        self.record(self.path / name)
+        write_atomic(self.path / name, text)
 
 
 def read_ended(folder: Path) -> Result | None:

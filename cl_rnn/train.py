@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from cl_rnn import checkpoint
+from cl_rnn import checkpoint, stops
 from cl_rnn.adam import Adam
 from cl_rnn.batches import MultitaskStream, TaskStream, time_major
 from cl_rnn.config import Config
@@ -51,30 +51,29 @@ def train(config: Config, report: Report | None = None, tasks: list | None = Non
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny ops: one thread is fastest, and trials run side by side
     try:
-        experiment = _Experiment(config, report, tasks)
-        with checkpoint.explained_stops(config, experiment.folder, lambda: experiment.last_saved):
+        experiment = _Experiment(config, report)
+        with stops.explained(config, experiment.folder, lambda: experiment.last_saved):
+            experiment.prepare(tasks)
             return experiment.run()
     finally:
         torch.set_num_threads(threads)
 
 
 class _Experiment:
-    def __init__(self, config: Config, report: Report | None, tasks: list | None):
+    def __init__(self, config: Config, report: Report | None):
+        """The run folder; ``prepare`` loads the data and builds (or restores) the method."""
         self.config = config
         self.report = report
         self.started = time.perf_counter()
         self.device = choose_device(config)
         lstm_kernel.preload()  # compiles on a machine's first run: overlap it with loading the data
-        resumed = checkpoint.resumable(config, self.device)  # an unfinished run of these flags in --out_dir
-        self.folder = RunFolder(config, reuse=resumed is not None)
-        try:
-            self._prepare(resumed, tasks)
-        except BaseException:
-            self.folder.discard()  # refused (or interrupted) before any training: no folder left behind
-            raise
+        self.resumed = checkpoint.resumable(config, self.device)  # an unfinished run of these flags in --out_dir
+        self.folder = RunFolder(config, reuse=self.resumed is not None)
+        # the task of the folder's checkpoint; None: nothing to continue from, a stop discards the folder
+        self.last_saved: int | None = None if self.resumed is None else self.resumed.task
 
-    def _prepare(self, resumed: checkpoint.RunState | None, tasks: list | None) -> None:
-        config = self.config
+    def prepare(self, tasks: list | None) -> None:
+        config, resumed = self.config, self.resumed
         seed_everything(config.random_seed)
         if torch.are_deterministic_algorithms_enabled() != config.deterministic_run:
             torch.use_deterministic_algorithms(config.deterministic_run)  # the first call costs 70 MB of memory
@@ -92,7 +91,6 @@ class _Experiment:
         self.stop_reason: str | None = None
         self.task_weights: list[torch.Tensor] = []  # from scratch: each task's own network
         self.first_task, self.earlier_seconds, self.resumed_at = 0, 0.0, []
-        self.last_saved: int | None = None  # the task of the folder's checkpoint
         if resumed is not None:
             self._resume(resumed)
 
@@ -113,6 +111,7 @@ class _Experiment:
         log.info("resuming %s after task %d", self.folder.path, state.task)
 
     def _save_checkpoint(self, t: int, done: bool = False) -> None:
+        self.folder.record(checkpoint.path_in(self.folder.path))  # the first one's folder: the run's to discard
         checkpoint.save(self.folder.path, checkpoint.RunState(
             config=dataclasses.asdict(self.config), task=t, matrix=self.matrix, method=self.method.state_dict(),
             task_weights=self.task_weights, rng=checkpoint.rng_states(), seconds=self._seconds(),

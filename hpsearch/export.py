@@ -13,13 +13,13 @@ import pandas as pd
 
 from cl_rnn.config import FIELDS, Config, command_line, format_value
 from hpsearch.analyze import AnalysisError, param_columns, read_config, select
-from hpsearch.user_files import absolute, write_output
+from hpsearch.user_files import write_output
 
 
 def reproducible(config: Config) -> Config:
-    """The configuration without what only says where a run writes; a relative --data made absolute
-    (against the working folder), so the line runs from anywhere and in a Ray trial's own folder."""
-    return config.replace(out_dir="", overwrite=False, data=absolute(config.data))
+    """The configuration without what only says where a run writes.  Its --data is as the run recorded it:
+    absolute (``cl_rnn.results``), so the line runs from anywhere and in a Ray trial's own folder."""
+    return config.replace(out_dir="", overwrite=False)
 
 
 def winner_config(row: pd.Series) -> Config:

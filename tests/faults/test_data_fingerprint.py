@@ -114,3 +114,19 @@ def test_a_population_checkpoint_refuses_other_data(tmp_path):
     with pytest.raises(checkpoint.CheckpointMismatch, match=rf"not the data the checkpoint in {saved} was trained"):
         train_population(configs, tasks=others, checkpoint=saved)
     assert all(result.finished for result in train_population(configs, tasks=tasks, checkpoint=saved))
+
+
+def test_the_same_data_by_another_path_continues(tmp_path, two_datasets, monkeypatch):
+    """A run started with a relative --data continues from the line command.txt records (absolute), and
+    from a moved copy of the file: the checkpoint compares the data's contents, not its path."""
+    first, _ = two_datasets
+    (tmp_path / "d.h5").symlink_to(first)
+    run = tmp_path / "run"
+    monkeypatch.chdir(tmp_path)
+    killed_after_first_checkpoint(["--data=d.h5", f"--out_dir={run}", *FLAGS], run)
+    recorded = (run / "command.txt").read_text()
+    assert f"--data={tmp_path / 'd.h5'}" in recorded
+    moved = tmp_path / "elsewhere.h5"
+    moved.symlink_to(first)
+    assert train_main([f"--data={moved}", f"--out_dir={run}", *FLAGS]) == 0
+    assert json.loads((run / "result.json").read_text())["resumed_at"] == [1]

@@ -112,7 +112,9 @@ def test_a_full_disk_while_writing_the_results_names_the_file(tmp_path, tiny_dat
     assert train_main(argv_for(tiny_dataset_path, run)) == 1
     assert capsys.readouterr().err.strip().splitlines() == [
         f"train_split_audioset.py: error: {run / 'result.json'}: cannot write (No space left on device); "
-        "no task had finished: once it can be written, rerun the same command to start again"]
+        "the run had saved no checkpoint and kept nothing: once it can be written, rerun the same command to start "
+        "again"]
+    assert not run.exists()  # task 0 had finished, but without a checkpoint there is nothing to continue
 
 
 def test_ctrl_c_of_a_run_is_one_line_exit_130_and_the_same_command_continues(tmp_path, tiny_dataset_path):
@@ -142,7 +144,8 @@ def test_ctrl_c_before_the_first_task_ended_leaves_no_folder(tmp_path, tiny_data
     monkeypatch.setattr(train_module._Experiment, "_optimise", interrupted)
     assert status_of(argv_for(tiny_dataset_path, tmp_path / "run")) == 130
     assert capsys.readouterr().err.strip().splitlines() == [
-        "train_split_audioset.py: interrupted; no task had finished: rerun the same command to start again"]
+        "train_split_audioset.py: interrupted; the run had saved no checkpoint and kept nothing: rerun the same "
+        "command to start again"]
     assert not (tmp_path / "run").exists()  # so the rerun lands in the same folder
 
 
