@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 import torch
 
+from full_disk import fail_writes_of
+
 from cl_rnn import checkpoint, train as train_module
 from cl_rnn.cli import train_main
 
@@ -101,14 +103,7 @@ def test_a_real_full_disk_stops_the_run_in_one_line_and_the_rerun_after_freeing_
 
 def test_a_full_disk_while_writing_the_results_names_the_file(tmp_path, tiny_dataset_path, capsys, monkeypatch):
     run = tmp_path / "run"
-    real = Path.write_text
-
-    def write_text(self, text, *args, **kwargs):
-        if self.name.startswith(".result.json."):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(self, text, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "write_text", write_text)
+    fail_writes_of(monkeypatch, "result.json")
     assert train_main(argv_for(tiny_dataset_path, run)) == 1
     assert capsys.readouterr().err.strip().splitlines() == [
         f"train_split_audioset.py: error: {run / 'result.json'}: cannot write (No space left on device); "

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from full_disk import fail_writes_of
+
 from cl_rnn import checkpoint, results, train as train_module
 from cl_rnn.cli import train_main
 from cl_rnn.config import Config
@@ -70,14 +72,7 @@ def test_ctrl_c_before_the_run_folder_exists_is_one_sensible_line(tmp_path, tiny
 def test_a_full_disk_after_task_0_before_its_checkpoint_keeps_nothing_and_the_rerun_lands_in_the_folder(
         tmp_path, tiny_dataset_path, capsys, monkeypatch, name):
     run = tmp_path / "run"
-    real = Path.write_text
-
-    def write_text(self, text, *args, **kwargs):
-        if self.name.startswith(f".{name}."):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(self, text, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "write_text", write_text)
+    fail_writes_of(monkeypatch, name)
     assert train_main(argv_for(tiny_dataset_path, run)) == 1
     line = one_line(capsys)
     assert not run.exists()
@@ -119,14 +114,7 @@ def test_ctrl_c_between_the_results_and_the_first_checkpoint_keeps_nothing(tmp_p
 
 def test_a_full_disk_writing_command_txt_leaves_nothing(tmp_path, tiny_dataset_path, capsys, monkeypatch):
     run = tmp_path / "new" / "run"
-    real = Path.write_text
-
-    def write_text(self, text, *args, **kwargs):
-        if self.name.startswith(".command.txt."):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(self, text, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "write_text", write_text)
+    fail_writes_of(monkeypatch, "command.txt")
     assert train_main(argv_for(tiny_dataset_path, run)) == 1
     assert "cannot write the run folder (No space left on device)" in one_line(capsys)
     assert not (tmp_path / "new").exists()  # config.json and the folders made for it are gone

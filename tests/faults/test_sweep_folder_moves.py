@@ -21,10 +21,16 @@ def assert_complete(sweep_dir: Path, rows: list[dict]) -> None:
     assert all((sweep_dir / row["run_folder"] / "result.json").is_file() for row in rows)
 
 
-def test_a_copied_sweep_resumes_in_the_copy_and_leaves_the_original_untouched(tmp_path, ray_local):
+def interrupted_sweep_k(tmp_path: Path) -> Path:
+    """The sweep ``tmp_path/a/k``, its driver killed after its first finished trial."""
     original = tmp_path / "a" / "k"
     interrupted_sweep(hpsearch("run", *FAKE_SWEEP, "--results", str(original.parent), "--name", "k"), original,
                       tmp_path / "driver.log")
+    return original
+
+
+def test_a_copied_sweep_resumes_in_the_copy_and_leaves_the_original_untouched(tmp_path, ray_local):
+    original = interrupted_sweep_k(tmp_path)
     copy = tmp_path / "b" / "k"
     shutil.copytree(original, copy)
     before = snapshot(original)
@@ -34,9 +40,7 @@ def test_a_copied_sweep_resumes_in_the_copy_and_leaves_the_original_untouched(tm
 
 
 def test_a_moved_sweep_resumes_where_it_lies_now(tmp_path, ray_local):
-    original = tmp_path / "a" / "k"
-    interrupted_sweep(hpsearch("run", *FAKE_SWEEP, "--results", str(original.parent), "--name", "k"), original,
-                      tmp_path / "driver.log")
+    original = interrupted_sweep_k(tmp_path)
     moved = tmp_path / "elsewhere" / "k"
     shutil.move(original, moved)
     rows = sweep.resume(str(moved.parent), "k")
