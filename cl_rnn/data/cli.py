@@ -1,4 +1,4 @@
-"""``cl-rnn data surrogate | import-pickle | audioset``: build or import a dataset file."""
+"""``cl-rnn data surrogate | import-pickle | export-pickle | audioset``: build, import or export a dataset."""
 from __future__ import annotations
 
 import argparse
@@ -23,6 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     legacy = commands.add_parser("import-pickle", help="convert the study's released pickle")
     legacy.add_argument("file", help="pickle holding [x, y, train_ind, test_ind]")
     legacy.add_argument("--out", default="split_audioset.h5")
+    export = commands.add_parser("export-pickle", help="write a dataset in the study's pickle format")
+    export.add_argument("file", help="a cl-rnn dataset file (.h5)")
+    export.add_argument("--out", required=True, help="the pickle to write [x, y, train_ind, test_ind]")
     audioset = commands.add_parser("audioset", help="build from AudioSet's released features")
     audioset.add_argument("--features", required=True,
                           help="features.tar.gz, a folder of TFRecord files, or one TFRecord file")
@@ -38,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(args: argparse.Namespace) -> Path:
+def _run(args: argparse.Namespace) -> tuple[Path, Path]:
+    """Does the command; returns (the file written, the dataset file it holds)."""
     if args.command == "surrogate":
         from cl_rnn.data.surrogate import default_surrogate_path, write_surrogate
 
@@ -46,16 +50,23 @@ def _run(args: argparse.Namespace) -> Path:
         if args.out is None and (args.seed, args.clips_per_class, args.num_classes) != (0, 1000, 100):
             raise DataError(f"{out}: the default cache holds the default surrogate only; "
                             "pass --out for other settings")
-        return write_surrogate(out, args.seed, args.clips_per_class, args.num_classes)
+        written = write_surrogate(out, args.seed, args.clips_per_class, args.num_classes)
+        return written, written
     if args.command == "import-pickle":
         from cl_rnn.data.legacy import import_pickle
 
-        return import_pickle(args.file, args.out)
+        written = import_pickle(args.file, args.out)
+        return written, written
+    if args.command == "export-pickle":
+        from cl_rnn.data.legacy import export_pickle
+
+        return export_pickle(args.file, args.out), Path(args.file)
     from cl_rnn.data.audioset import build_from_features
 
-    return build_from_features(args.features, args.meta, args.out, args.num_classes,
-                               args.clips_per_class, args.test_fraction, args.seed,
-                               args.min_confidence, progress=not args.no_progress)
+    written = build_from_features(args.features, args.meta, args.out, args.num_classes,
+                                  args.clips_per_class, args.test_fraction, args.seed,
+                                  args.min_confidence, progress=not args.no_progress)
+    return written, written
 
 
 def _show_warning(message: Warning | str, *_details: object) -> None:
@@ -68,8 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
-            out = _run(args)
-        dataset = load_dataset(out)
+            out, dataset_file = _run(args)
+        dataset = load_dataset(dataset_file)
     except (DataError, ValueError) as err:
         print(f"cl-rnn data: error: {err}", file=sys.stderr)
         return 2

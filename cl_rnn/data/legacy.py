@@ -1,4 +1,4 @@
-"""Import of the study's released pickle ``[x, y, train_ind, test_ind]`` into the HDF5 format."""
+"""The study's pickle format ``[x, y, train_ind, test_ind]``: import into HDF5, and export back."""
 from __future__ import annotations
 
 import pickle
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cl_rnn.data.store import DataError, check_arrays, write_dataset
+from cl_rnn.atomic import atomic_path
+from cl_rnn.data.store import DataError, check_arrays, load_dataset, write_dataset
 
 
 def _unpickle(src: Path) -> list:
@@ -37,4 +38,28 @@ def import_pickle(src: str | Path, dst: str | Path) -> Path:
     attrs = {"source": "study pickle", "imported_from": str(src.resolve()),
              "num_classes": int(y.max()) + 1}
     write_dataset(dst, x, y, train_idx, test_idx, attrs)
+    return dst
+
+
+STUDY_NUM_CLASSES = 100  # the study's loader hard-codes it
+
+
+def export_pickle(src: str | Path, dst: str | Path) -> Path:
+    """Write a dataset file in the study's pickle format, so the study's own code runs on it.
+
+    x stays uint8 (N, 10, 128); y, train_ind and test_ind are int64 (N,) arrays, as the study's
+    loader reads them.  Raises DataError for an unreadable file or one the study cannot load.
+    """
+    dataset = load_dataset(src)
+    if dataset.num_classes != STUDY_NUM_CLASSES:
+        raise DataError(f"{src}: has {dataset.num_classes} classes; the study's code loads exactly "
+                        f"{STUDY_NUM_CLASSES}")
+    content = [dataset.x.numpy(), dataset.y.numpy().astype(np.int64),
+               dataset.train_idx.numpy().astype(np.int64), dataset.test_idx.numpy().astype(np.int64)]
+    dst = Path(dst)
+    try:
+        with atomic_path(dst) as tmp, open(tmp, "wb") as f:
+            pickle.dump(content, f, protocol=4)
+    except OSError as err:
+        raise DataError(f"{dst}: cannot write: {err.strerror or err}") from None
     return dst

@@ -1,4 +1,4 @@
-"""import-pickle and the surrogate command, through the ``cl-rnn data`` CLI."""
+"""import-pickle, export-pickle and the surrogate command, through the ``cl-rnn data`` CLI."""
 from __future__ import annotations
 
 import pickle
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cl_rnn.cli import main as cl_rnn_main
-from cl_rnn.data.legacy import import_pickle
+from cl_rnn.data.legacy import export_pickle, import_pickle
 from cl_rnn.data.store import DataError, load_dataset
 from cl_rnn.data.surrogate import make_surrogate
 
@@ -61,3 +61,27 @@ def test_cli_error_is_one_line_and_status_2(tmp_path, capsys, make_bad, problem)
     assert cl_rnn_main(["data", "import-pickle", str(bad), "--out", str(tmp_path / "o.h5")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"cl-rnn data: error: {bad}: {problem}") and err.count("\n") == 1
+
+
+def test_export_pickle_is_what_the_study_loads_and_imports_back(tmp_path, capsys):
+    h5 = tmp_path / "s.h5"
+    assert cl_rnn_main(["data", "surrogate", "--out", str(h5), "--seed", "3", "--clips-per-class", "4"]) == 0
+    out = tmp_path / "study" / "audioset_data_balanced.pickle"
+    assert cl_rnn_main(["data", "export-pickle", str(h5), "--out", str(out)]) == 0
+    assert f"{out}: 400 clips, 100 classes" in capsys.readouterr().out
+    with open(out, "rb") as f:
+        x, y, train_ind, test_ind = pickle.load(f)
+    assert x.dtype == np.uint8 and x.shape == (400, 10, 128)
+    assert y.dtype == train_ind.dtype == test_ind.dtype == np.int64 and y.shape == (400,)
+    original, back = load_dataset(h5), load_dataset(import_pickle(out, tmp_path / "back.h5"))
+    for name in ("x", "y", "train_idx", "test_idx"):
+        assert getattr(back, name).equal(getattr(original, name)), name
+
+
+def test_export_pickle_refuses_what_the_study_cannot_load(tmp_path, capsys):
+    src = import_pickle(study_pickle(tmp_path / "four.pickle")[0], tmp_path / "four.h5")
+    with pytest.raises(DataError, match=r"four\.h5: has 4 classes; the study's code loads exactly 100"):
+        export_pickle(src, tmp_path / "x.pickle")
+    assert cl_rnn_main(["data", "export-pickle", str(tmp_path / "none.h5"), "--out", "x.pickle"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert not (tmp_path / "x.pickle").exists()
