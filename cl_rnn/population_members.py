@@ -131,8 +131,8 @@ class Member:
 
     def result(self, finished: bool) -> Result:
         config = self.config
-        summary = overview(self.matrix, multitask=False, compression_ratio=1.0, rnn_arch=config.rnn_arch,
-                           hnet_arch="", num_train_iter=config.n_iter, finished=finished)
+        summary = overview(self.matrix, multitask=False, compression_ratio=None, rnn_arch=config.rnn_arch,
+                           hnet_arch=None, num_train_iter=config.n_iter, finished=finished)
         return Result(accuracy_matrix=self.matrix.copy(), during=during(self.matrix), final=final(self.matrix),
                       finished=finished, stop_reason=self.stop_reason, out_dir=self.folder.path, summary=summary,
                       compression_ratio=1.0, seconds=self._seconds(), method=self.method_name,

@@ -1,8 +1,11 @@
 """A run folder, written atomically (``cl_rnn.atomic``), and the ``Result`` of a run.
 
 Files: ``config.json`` (every flag), ``command.txt`` (the ``train_split_audioset.py`` line that
-reruns it), ``performance_overview.txt`` (the study's keys), ``accuracy_matrix.csv`` (row t = after
-task t, NaN where not reached), ``tasks.csv`` (task, during, final, forgetting), ``result.json``.
+reruns it), ``performance_overview.txt`` (the study's summary, as its code writes it: its keys, order
+and number formats; final accuracies of every task, so a run stopped by ``--during_acc_criterion``
+lists and averages its untrained tasks too), ``accuracy_matrix.csv`` (row t = after task t, every
+task; NaN where not reached), ``tasks.csv`` (task, during, final, forgetting) and ``result.json``:
+these two, like trials.csv and ``hpsearch analyze``, count the trained tasks only.
 They are rewritten after every task, so a stopped or crashed run keeps what it had.  The folder
 records what it created, so a run stopped before its first checkpoint can remove exactly that.
 

@@ -261,8 +261,10 @@ class _Experiment:
     def _result(self, finished: bool) -> Result:
         config = self.config
         ratio = self.method.compression_ratio(self.net)
-        summary = overview(self.matrix, multitask=config.multitask, compression_ratio=ratio,
-                           rnn_arch=config.rnn_arch, hnet_arch=config.nh_hmlp_arch if config.hnet_all else "",
+        # the study's overview: NaN for both without a hypernetwork; with one, its (old) --hnet_arch flag
+        summary = overview(self.matrix, multitask=config.multitask,
+                           compression_ratio=ratio if config.hnet_all else None, rnn_arch=config.rnn_arch,
+                           hnet_arch=config.hnet_arch if config.hnet_all else None,
                            num_train_iter=config.n_iter, finished=finished)
         return Result(accuracy_matrix=self.matrix.copy(), during=[] if config.multitask else during(self.matrix),
                       final=final(self.matrix), finished=finished, stop_reason=self.stop_reason,
