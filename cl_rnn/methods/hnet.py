@@ -2,8 +2,13 @@
 
 The weight source is ``cl_rnn.nets.hnet.ChunkedHypernet``: every main-net weight, heads included,
 is generated from the task's embedding.  The optimizer trains the MLP, the chunk embeddings and
-the current task's embedding; earlier tasks' embeddings stay as their task left them (they are
-what identifies those tasks; the compression ratio counts every task's embedding all the same).
+the embeddings of the current and earlier tasks, as the study's does: an earlier task's embedding
+moves under the regulariser (and the weight decay) only; later tasks' embeddings get no gradient.
+
+The hypernetwork writes the main-net weights in the study's order (``study_order``), not in cl-rnn's
+flat layout: the concatenated chunks are read through a fixed permutation.  The order matters: with
+small chunk embeddings (the study's line: ``--std_normal_emb=0.1``) the chunks start out nearly
+alike, so the weights that share a position within a chunk start alike and move together.
 
 Output regulariser, for task t > 0::
 
@@ -45,6 +50,8 @@ class Hypernetwork(Method):
         self.beta = beta
         self.reg_batch_size = reg_batch_size
         self.task = 0
+        self._order = study_order(net).to(hnet.shared.device)  # hypernetwork output k is main-net weight _order[k]
+        self._to_net = torch.argsort(self._order)  # main-net weight i is hypernetwork output _to_net[i]
         self.targets: torch.Tensor | None = None      # (t, W'): W_j* for j < t (uncut chunks, W' >= W)
         self.excluded: torch.Tensor | None = None     # (t, W') bool: where task j's regulariser does not count
         self._neg_targets: torch.Tensor | None = None  # -targets for the fused drift (rebuilt every task)
@@ -56,16 +63,20 @@ class Hypernetwork(Method):
         return cls(net, hnet, config.beta, config.hnet_reg_batch_size)
 
     def parameters(self) -> list[torch.Tensor]:
-        return [self.hnet.shared, self.hnet.task_embs[self.task]]
+        return [self.hnet.shared, *self.hnet.task_embs[:self.task + 1]]
+
+    def generate(self, tasks: list[int], dropout: bool = False) -> torch.Tensor:
+        """(len(tasks), W): the tasks' main-net weights, in the net's flat layout."""
+        return self.hnet.generate_chunks(tasks, dropout).index_select(1, self._to_net)
 
     def weights(self, task: int) -> torch.Tensor:
         if not torch.is_grad_enabled() or not self._regularising():
-            return self.hnet.generate([task], dropout=torch.is_grad_enabled())[0]
+            return self.generate([task], dropout=torch.is_grad_enabled())[0]
         tasks = self._regularised_tasks()
         features, weight, bias = self.hnet.hidden([task, *tasks], dropout=True)
         chunks = self.hnet.spec.num_chunks
         self._pending = (tasks, features[chunks:], weight, bias)
-        return affine(features[:chunks], weight, bias).view(-1)[:self.net.num_params]
+        return affine(features[:chunks], weight, bias).view(-1).index_select(0, self._to_net)
 
     def _regularising(self) -> bool:
         return self.targets is not None and self.beta != 0
@@ -86,8 +97,8 @@ class Hypernetwork(Method):
             self.targets = self.hnet.generate_chunks(earlier)  # uncut: the padding is excluded
         self._neg_targets = self.targets.neg()
         padded = self.targets.shape[1]
-        self.excluded = torch.stack([F.pad(regulated_region(self.net, j), (0, padded - self.net.num_params)) == 0
-                                     for j in earlier]).to(self.targets.device)
+        regions = [regulated_region(self.net, j).to(self._order.device)[self._order] for j in earlier]
+        self.excluded = torch.stack([F.pad(region, (0, padded - self.net.num_params)) == 0 for region in regions])
 
     def penalty(self, task: int) -> torch.Tensor | None:
         if not self._regularising():
@@ -145,6 +156,34 @@ class _LastLayerDrift(torch.autograd.Function):
         if not ctx.has_bias:
             return d_f, d_w, None, None, None, None
         return d_f[:, :-1], d_w[:-1], d_w[-1], None, None, None
+
+
+def study_order(net: RecurrentNet) -> torch.Tensor:
+    """(W,): the main-net weights in the order the study's network lists them, as flat indices.
+
+    The study lists a recurrent layer's pieces as w_ih, b_ih, w_hh, b_hh (cl-rnn: w_ih, w_hh, b_ih,
+    b_hh) and stacks an LSTM's gate rows as i, f, g, o (cl-rnn: o, i, f, g); every other piece has
+    the same place in both.
+    """
+    spec = net.spec
+    pieces = net.unflatten(torch.arange(net.num_params))
+    order, listed = [], set()
+    for name, _ in net.shapes:
+        layer = name.split(".")[0]
+        if not layer.startswith("rnn"):
+            order.append(pieces[name].reshape(-1))
+        elif layer not in listed:
+            listed.add(layer)
+            hidden = spec.rnn[int(layer[3:])]
+            for kind in ("w_ih", "b_ih", "w_hh", "b_hh", "w_ho", "b_ho"):
+                piece = pieces.get(f"{layer}.{kind}")
+                if piece is None:
+                    continue
+                if spec.lstm:  # rows o, i, f, g -> i, f, g, o
+                    o, i, f, g = piece.split(hidden, 0)
+                    piece = torch.cat([i, f, g, o])
+                order.append(piece.reshape(-1))
+    return torch.cat(order)
 
 
 def regulated_region(net: RecurrentNet, task: int) -> torch.Tensor:
