@@ -116,7 +116,7 @@ def _table_of_run_folders(root: Path, run_dirs: list[Path], running: bool) -> pd
 TRIALS_CSV_NAMES = {"trial_id": "trial", "during_mean": "during", "final_mean": "final",
                     "min_during_accuracy": "min_during", "min_final_accuracy": "min_final",
                     "run_folder": "run_dir", "duration": "seconds"}
-TRIALS_CSV_SKIP = ("tasks_done", "node")
+TRIALS_CSV_SKIP = ("tasks_done", "cpu_seconds", "node")
 
 
 def _table_of_trials_csv(root: Path, running: bool) -> pd.DataFrame:

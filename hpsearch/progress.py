@@ -8,6 +8,7 @@ from typing import Any, Iterable
 
 from cl_rnn.config import command_line
 from hpsearch.records import FAILED, FINISHED, INFO, PRUNED
+from hpsearch.trial import metric_names
 
 
 def _value(value: Any) -> str:
@@ -61,17 +62,33 @@ def rerun_line(run_dir: Path) -> str:
     return command_line(reproducible(read_config(run_dir)))
 
 
+def front_text(rows: list[dict[str, Any]], sweep_dir: Path) -> str:
+    """The finished trials no other beats on both during and final accuracy (``analyze --by pareto``)."""
+    import pandas as pd
+
+    from hpsearch.analyze import TRIALS_CSV_NAMES, pareto_front
+
+    front = pareto_front(pd.DataFrame(rows).rename(columns=TRIALS_CSV_NAMES))
+    return (f"  Pareto front (during, final): {' '.join(map(str, front['trial']))}; "
+            f"hpsearch analyze {sweep_dir} --by pareto")
+
+
 def best_text(rows: list[dict[str, Any]], metric: str, sweep_dir: Path) -> str:
-    best = best_row(rows, metric)
+    """The best trial by ``metric``; for ``during,final`` the best by final (as ``analyze`` ranks by
+    default) and the Pareto front."""
+    names = metric_names(metric)
+    best = best_row(rows, names[-1])
     if best is None:
         return f"no trial finished; see {sweep_dir / 'trials.csv'}"
     run_dir = sweep_dir / str(best["run_folder"])
-    lines = [f"best trial by {metric} accuracy: {best['trial_id']}  during {_accuracy(best['during_mean'])}"
+    lines = [f"best trial by {names[-1]} accuracy: {best['trial_id']}  during {_accuracy(best['during_mean'])}"
              f"  final {_accuracy(best['final_mean'])}",
              f"  hyperparameters: {params_text(best)}",
              f"  run folder: {run_dir}"]
     if (run_dir / "config.json").is_file():
         lines.append(f"  command: {rerun_line(run_dir)}")
+    if len(names) > 1:
+        lines.append(front_text(rows, sweep_dir))
     lines.append(f"  all trials: {sweep_dir / 'trials.csv'}   "
                  f"dashboard: optuna-dashboard {sweep_dir / 'optuna.journal'}")
     return "\n".join(lines)

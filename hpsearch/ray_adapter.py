@@ -30,10 +30,10 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback  # noqa: E402
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler  # noqa: E402
 
 from cl_rnn import checkpoint, results  # noqa: E402
-from hpsearch import journal, population, progress, records  # noqa: E402
+from hpsearch import journal, population, progress, records, warm_start  # noqa: E402
 from hpsearch.population import batch_groups  # noqa: E402 - run_configs has a parameter named population
 from hpsearch.sweep import SweepError, SweepSettings  # noqa: E402
-from hpsearch.trial import OBJECTIVE, RUNNING, TrainFunction, TrialPlan, run_trial  # noqa: E402
+from hpsearch.trial import OBJECTIVE, RUNNING, TrainFunction, TrialPlan, objectives, run_trial  # noqa: E402
 from hpsearch.trial import ended_result, failure_metrics  # noqa: E402
 from hpsearch.user_files import absolute  # noqa: E402
 from hpsearch.ray_search import PopulationSearch, SweepSearch, searcher  # noqa: E402
@@ -204,7 +204,7 @@ class SweepCallback(tune.Callback):
     @property
     def study(self) -> Any:
         if self._study is None:
-            self._study = journal.open_study(self.sweep_dir / journal.JOURNAL, self.sweep_dir.name)
+            self._study = journal.open_study(self.sweep_dir / journal.JOURNAL, self.sweep_dir.name, self.plan.metric)
             self.mirrored = journal.mirrored_ids(self._study)
         return self._study
 
@@ -217,7 +217,7 @@ class SweepCallback(tune.Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         for row_id, _, member in _members(trial.trial_id, trial.config, result):
-            if OBJECTIVE in member and "task" in member:
+            if OBJECTIVE in member and "task" in member:  # two objectives: none (Optuna keeps no per-step values)
                 self.intermediate.setdefault(row_id, {})[int(member["task"])] = float(member[OBJECTIVE])
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -236,13 +236,13 @@ class SweepCallback(tune.Callback):
         for row_id, params, result in _members(trial.trial_id, trial.config, trial.last_result or {}):
             row = records.trial_row(row_id, params, result, errored, _error_text(trial), self.sweep_dir)
             self.rows[row_id] = row
-            ended.append((row, params, None if errored else result.get(OBJECTIVE)))
+            ended.append((row, params, None if errored else [result.get(key) for key in objectives(self.plan.metric)]))
         records.write_rows(self.sweep_dir / records.TRIALS_CSV, self.rows.values())
         study = self.study
-        for row, params, objective in ended:
+        for row, params, values in ended:
             if row["trial_id"] not in self.mirrored:
-                journal.mirror(study, self.plan.method, params, row, objective,
-                               self.intermediate.get(row["trial_id"], {}), self.plan.base_flags)
+                journal.mirror(study, self.plan.method, params, row, values,
+                               self.intermediate.get(row["trial_id"], {}), self.plan.base_flags, self.plan.grid)
                 self.mirrored.add(row["trial_id"])
         running = sum(t.status == "RUNNING" for t in trials if t is not trial)
         for k, (row, _, _) in enumerate(ended):
@@ -283,7 +283,8 @@ def fit(settings: SweepSettings, plan: TrialPlan, train: TrainFunction | None) -
     tuner = tune.Tuner(
         trainable(plan, train, size),
         tune_config=tune.TuneConfig(
-            search_alg=searcher(plan, settings.seed, settings.max_concurrent, size, settings.num_samples),
+            search_alg=searcher(plan, settings.search_seed, settings.max_concurrent, size, settings.num_samples,
+                                warm_start.points(plan) if settings.warm_start else None, settings.sampler),
             scheduler=_scheduler(settings.scheduler, plan.config({}, "").num_tasks),
             num_samples=math.ceil(settings.num_samples / size), reuse_actors=True,
             trial_dirname_creator=_trial_dirname),

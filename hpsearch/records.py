@@ -13,7 +13,7 @@ from cl_rnn.results import write_atomic
 RUNNING, FINISHED, PRUNED, FAILED = "running", "finished", "pruned", "failed"  # a trial's state
 TRIALS_CSV = "trials.csv"
 INFO = ["trial_id", "state", "during_mean", "final_mean", "min_during_accuracy", "min_final_accuracy",
-        "tasks_done", "duration", "node", "run_folder", "stop_reason", "error"]
+        "tasks_done", "duration", "cpu_seconds", "node", "run_folder", "stop_reason", "error"]
 TEXT = ["trial_id", "state", "node", "run_folder", "stop_reason", "error"]
 
 

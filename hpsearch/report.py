@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -31,7 +32,16 @@ def load_study(sweep: Path):
     return optuna.load_study(study_name=names[0], storage=storage) if names else None
 
 
-def param_importances(sweep: Path) -> tuple[dict[str, float], str]:
+def _objective(study, by: str) -> int | None:
+    """Which value of a multi-objective study's trials importances are of: the metric ranked ``by``, else
+    the last (final, for ``--by pareto``); None for one objective."""
+    if len(study.directions) == 1:
+        return None
+    names = study.metric_names or []
+    return names.index(by) if by in names else len(study.directions) - 1
+
+
+def param_importances(sweep: Path, by: str = "final") -> tuple[dict[str, float], str]:
     """Optuna's importances of the sampled hyperparameters and over how many trials, or an empty
     dict and why not."""
     try:
@@ -48,9 +58,15 @@ def param_importances(sweep: Path) -> tuple[dict[str, float], str]:
         return {}, (f"needs at least 2 finished trials and 2 sampled hyperparameters "
                     f"(the study has {len(complete)} and {len(names)})")
     note = f"{len(complete)} finished trials"
-    target = None if len(study.directions) == 1 else (lambda t: t.values[0])
+    index = _objective(study, by)
+    # Negated: with a target, Optuna's default evaluator (PED-ANOVA) looks at the lowest values.
+    target = None if index is None else (lambda t: -t.values[index])
+    if index is not None:
+        note += f", objective {study.metric_names[index] if study.metric_names else index}"
     try:
-        values = optuna.importance.get_param_importances(study, target=target)
+        with warnings.catch_warnings():  # its warning that a target is minimised: negated above
+            warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator computes")
+            values = optuna.importance.get_param_importances(study, target=target)
     except (RuntimeError, ValueError) as err:
         return {}, f"Optuna could not compute importances ({err})"
     return dict(values), note
@@ -91,7 +107,7 @@ def make_plots(sweep: Path, table: pd.DataFrame, ranked: pd.DataFrame, by: str) 
     scatter = plots.during_vs_final(table, pareto_front(table), out / "during_vs_final.png",
                                     f"During vs final accuracy, {Path(sweep).name}", winner)
     made.append(("During vs final accuracy of all trials, Pareto front marked", scatter.name))
-    values, note = param_importances(sweep)
+    values, note = param_importances(sweep, by)
     if values:
         png = plots.importances(values, out / "param_importances.png",
                                 f"Hyperparameter importances, {Path(sweep).name} ({note})")

@@ -24,12 +24,13 @@ import search_spaces
 from cl_rnn.config import FIELDS, FLAG_TYPES, conflicting_values, repeat_warning
 from cl_rnn.results import write_atomic
 from cl_rnn.rules import ConfigError
-from hpsearch import lock, progress, records
-from hpsearch.trial import METRICS, TrainFunction, TrialPlan
+from hpsearch import grid, lock, progress, records, warm_start
+from hpsearch.trial import METRICS, TrainFunction, TrialPlan, metric_names
 from hpsearch.user_files import absolute
 
 SETTINGS_FILE = "sweep.json"
 SCHEDULERS = ("none", "asha")
+SAMPLERS = ("tpe", "random")  # Optuna's TPESampler (Ray's OptunaSearch default) or RandomSampler
 SWEEP_SET = ("n_iter", "data", "random_seed", "out_dir")  # flags the sweep sets, not --flag
 
 
@@ -56,16 +57,26 @@ class SweepSettings:
     results: str = "results"
     scheduler: str = "none"
     seed: int = 42
+    sampler: str = "tpe"
+    sampler_seed: int | None = None  # None: ``seed``; trials keep ``seed`` as their --random_seed
     metric: str = "final"
     flags: dict[str, Any] = field(default_factory=dict)  # any other flag, for every trial
     train: str = ""  # "module:function" of a train(config, report) replacement; "": cl_rnn.train
     population: int = 1  # Optuna trials trained together in one Ray trial (hpsearch.population)
+    grid: list[dict[str, Any]] = field(default_factory=list)  # --grid: its points, each run once (hpsearch.grid)
+    grid_file: str = ""  # the file they were read from, for the record (--resume needs only the points)
+    warm_start: bool = False  # --warm-start: the method's published line is the first trial
     address: str | None = field(default=None, metadata={"saved": False})
     verbose: bool = field(default=False, metadata={"saved": False})
 
     @property
     def sweep_dir(self) -> Path:
         return Path(absolute(self.results)) / self.name
+
+    @property
+    def search_seed(self) -> int:
+        """The sampler's seed: --sampler-seed, else --seed."""
+        return self.seed if self.sampler_seed is None else self.sampler_seed
 
 
 def save(settings: SweepSettings) -> None:
@@ -91,11 +102,18 @@ def settings_of(args: argparse.Namespace, warn: bool = True) -> SweepSettings:
     ``warn``: say which --flag was given twice with different values."""
     if not args.method:
         raise SweepError("--method is required (or --resume NAME); see `hpsearch spaces`")
+    try:
+        points = grid.read(args.grid, SWEEP_SET) if args.grid else []
+    except grid.GridError as err:
+        raise SweepError(f"--grid {args.grid}: {err}") from None
     return SweepSettings(
-        method=args.method, num_samples=args.num_samples, max_concurrent=args.max_concurrent,
+        method=args.method, num_samples=args.num_samples if args.num_samples is not None else len(points) or 8,
+        max_concurrent=args.max_concurrent,
         n_iter=args.n_iter, data=args.data, name=args.name, results=args.results, scheduler=args.scheduler,
-        seed=args.seed, metric=args.metric, flags=parse_flags(args.flag, warn), train=args.train,
-        population=args.population, address=args.address, verbose=args.verbose)
+        seed=args.seed, sampler=args.sampler, sampler_seed=args.sampler_seed, metric=args.metric,
+        flags=parse_flags(args.flag, warn), train=args.train,
+        population=args.population, address=args.address, verbose=args.verbose,
+        grid=points, grid_file=absolute(args.grid or ""), warm_start=args.warm_start)
 
 
 def default_name(method: str) -> str:
@@ -139,7 +157,7 @@ def plan_of(settings: SweepSettings) -> TrialPlan:
         base["n_iter"] = settings.n_iter
     if settings.data:
         base["data"] = absolute(settings.data)
-    return TrialPlan(settings.method, base, settings.metric, str(settings.sweep_dir))
+    return TrialPlan(settings.method, base, settings.metric, str(settings.sweep_dir), settings.grid)
 
 
 def resolve_train(spec: str) -> TrainFunction | None:
@@ -154,25 +172,37 @@ def resolve_train(spec: str) -> TrainFunction | None:
 
 
 def check(settings: SweepSettings) -> list[str]:
-    """Refuse bad settings before Ray starts: one sampled configuration must pass the flag rules.
-    Returns the notices to print once nothing is refused (a pinned sampled flag, a population not batched)."""
-    if settings.scheduler not in SCHEDULERS or settings.metric not in METRICS:
-        raise SweepError(f"--scheduler must be one of {SCHEDULERS} and --metric one of {METRICS}")
+    """Refuse bad settings before Ray starts: one sampled configuration (with --grid: every point) must pass
+    the flag rules.  Returns the notices to print once nothing is refused (a pinned sampled flag, a population
+    not batched, what --warm-start runs first)."""
+    if settings.scheduler not in SCHEDULERS or settings.metric not in METRICS or settings.sampler not in SAMPLERS:
+        raise SweepError(f"--scheduler must be one of {SCHEDULERS}, --metric one of {METRICS} "
+                         f"and --sampler one of {SAMPLERS}")
+    if settings.grid and settings.sampler != "tpe":
+        raise SweepError(f"--sampler {settings.sampler}: a --grid sweep runs its points, it samples nothing")
+    if settings.scheduler == "asha" and len(metric_names(settings.metric)) > 1:
+        raise SweepError(f"--scheduler asha stops trials by one objective and --metric {settings.metric} has two; "
+                         "use --scheduler none, or --metric final or during")
     if settings.num_samples < 1 or settings.population < 1 or (
             settings.max_concurrent is not None and settings.max_concurrent < 1):
         raise SweepError("--num-samples, --population and --max-concurrent must be positive")
     if settings.data and not Path(settings.data).is_file():
         raise SweepError(f"--data {settings.data}: no such file")
+    if settings.grid and (settings.warm_start or settings.population > 1 or settings.num_samples > len(settings.grid)):
+        raise SweepError(f"--grid: its {len(settings.grid)} points run once each: --num-samples at most "
+                         f"{len(settings.grid)}, and neither --warm-start nor --population")
     try:
         space = search_spaces.load(settings.method)
         trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
-        config = plan_of(settings).config(space.suggest(trial), out_dir="")
-    except (search_spaces.SpaceError, ConfigError) as err:
+        configs = grid.configs(plan_of(settings), space, settings.grid) if settings.grid else [
+            plan_of(settings).config(space.suggest(trial), out_dir="")]
+        notices = warm_start.notices(plan_of(settings), settings.flags) if settings.warm_start else []
+    except (search_spaces.SpaceError, ConfigError, grid.GridError) as err:
         raise SweepError(str(err)) from None
-    if config.multitask and settings.metric == "during":
-        raise SweepError("--metric during: a multitask run has no during accuracy; use --metric final")
-    notices = [f"hpsearch: --flag {name}={settings.flags[name]} fixes {name} in every trial (not sampled)"
-               for name in sorted(set(settings.flags) & set(search_spaces.parameters(space)))]
+    if any(config.multitask for config in configs) and "during" in metric_names(settings.metric):
+        raise SweepError(f"--metric {settings.metric}: a multitask run has no during accuracy; use --metric final")
+    notices += [f"hpsearch: --flag {name}={settings.flags[name]} fixes {name} in every trial (not sampled)"
+                for name in sorted(set(settings.flags) & set(search_spaces.parameters(space))) if not settings.grid]
     if settings.population > 1:
         from hpsearch.population import notice
 

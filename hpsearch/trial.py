@@ -20,7 +20,7 @@ from cl_rnn.rules import check
 from hpsearch.records import FAILED, FINISHED, PRUNED, RUNNING
 
 OBJECTIVE = "objective"  # what the searcher and the scheduler see: final_mean or during_mean
-METRICS = ("final", "during")
+METRICS = ("final", "during", "during,final")  # during,final: two objectives, a Pareto front
 
 Report = Callable[[dict[str, Any]], None]
 TrainFunction = Callable[..., Any]
@@ -33,6 +33,7 @@ class TrialPlan:
     base_flags: dict[str, Any] = field(default_factory=dict)
     metric: str = "final"
     sweep_dir: str = ""
+    grid: list[dict[str, Any]] = field(default_factory=list)  # --grid: the points a grid sweep runs (hpsearch.grid)
 
     def config(self, params: dict[str, Any], out_dir: Path | str) -> Config:
         """Fixed flags, then the sampled ones, then the sweep's own (which win)."""
@@ -108,11 +109,31 @@ def duration(metrics: dict[str, Any], started: float) -> float:
     return max(time.perf_counter() - started, float(metrics.get("train_seconds") or 0.0))
 
 
+def cpu_seconds(started: float) -> float:
+    """CPU seconds of this process since ``started`` (``time.process_time``): with one torch thread per trial,
+    the trial's compute, steady on a shared machine where wall time depends on what else runs.  A trial
+    continued from a checkpoint counts its last attempt only."""
+    return time.process_time() - started
+
+
+def metric_names(metric: str) -> list[str]:
+    """``"during,final"`` -> ``["during", "final"]``: the mean accuracies a sweep maximises, in order."""
+    return metric.split(",")
+
+
+def objectives(metric: str) -> list[str]:
+    """The report keys the searcher maximises: OBJECTIVE for one metric (a scheduler reads it too),
+    ``objective_<name>`` for each of two."""
+    names = metric_names(metric)
+    return [OBJECTIVE] if len(names) == 1 else [f"{OBJECTIVE}_{name}" for name in names]
+
+
 def with_objective(metrics: dict[str, Any], metric: str) -> dict[str, Any]:
-    """Add the objective, except for a pruned run: without it Optuna records the trial PRUNED."""
+    """Add the objectives, except for a pruned run: without them Optuna records the trial PRUNED."""
     if metrics.get("state") == PRUNED:
         return metrics
-    return {**metrics, OBJECTIVE: metrics[f"{metric}_mean"]}
+    keys = zip(objectives(metric), metric_names(metric))
+    return {**metrics, **{key: metrics[f"{name}_mean"] for key, name in keys}}
 
 
 def run_trial(params: dict[str, Any], plan: TrialPlan, out_dir: Path | str, report: Report,
@@ -120,21 +141,24 @@ def run_trial(params: dict[str, Any], plan: TrialPlan, out_dir: Path | str, repo
     """Train one sampled configuration, reporting after every task but the last, then once more.
 
     The last task's numbers travel in the final report, which also says how the run ended, so a
-    scheduler that stops the trial can never cut off that record.  An exception from ``report``
+    scheduler that stops the trial can never cut off that record.  Every report carries the trial's CPU
+    seconds so far (``cpu_seconds``), so a trial a scheduler stops has its cost too.  An exception from ``report``
     (Ray stopping the trial) propagates; one from training makes the trial FAILED.
     """
     torch.set_num_threads(1)  # one CPU per trial: more threads only fight over the cores
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
 
     def on_task(task: int, metrics: dict[str, Any]) -> None:
         if not metrics.get("finished") and task < config.num_tasks - 1:
-            report(with_objective({**task_metrics(metrics), "state": RUNNING}, plan.metric))
+            report(with_objective({**task_metrics(metrics), "state": RUNNING, "cpu_seconds": cpu_seconds(cpu_started)},
+                                  plan.metric))
 
     try:
         config = plan.config(params, out_dir)
         final = result_metrics(train(config, report=on_task))
     except Exception as error:  # noqa: BLE001 - any training error fails this trial, not the sweep
         final = failure_metrics(error, out_dir)
-    final = with_objective({**final, "duration": duration(final, started)}, plan.metric)
+    final = with_objective({**final, "duration": duration(final, started), "cpu_seconds": cpu_seconds(cpu_started)},
+                           plan.metric)
     report(final)
     return final

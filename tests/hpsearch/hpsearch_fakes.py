@@ -50,7 +50,8 @@ def _write_run(config: Config, out_dir: Path, during: list[float], final: list[f
          "compression_ratio": 1.0, "method": "fake", "seed": config.random_seed}))
 
 
-def train(config: Config, report: Any = None, tasks: Any = None) -> Result:
+def train(config: Config, report: Any = None, tasks: Any = None, forgetting: float = 2.0) -> Result:
+    """Task k loses ``forgetting`` points for each later task trained."""
     seconds_per_task = float(os.environ.get("FAKE_SECONDS_PER_TASK", "0.01"))
     criteria = during_criteria(config)
     out_dir = Path(config.out_dir)
@@ -60,7 +61,7 @@ def train(config: Config, report: Any = None, tasks: Any = None) -> Result:
     for t in range(config.num_tasks):
         time.sleep(seconds_per_task)
         during.append(accuracy(config, t))
-        matrix[t, : t + 1] = [accuracy(config, k) - 2.0 * (t - k) for k in range(t + 1)]
+        matrix[t, : t + 1] = [accuracy(config, k) - forgetting * (t - k) for k in range(t + 1)]
         if report is not None:
             report(t, {"task": t, "accuracy_row": [float(v) for v in matrix[t]], "during": list(during),
                        "during_mean": float(np.mean(during)), "final_mean": float(np.nanmean(matrix[t, : t + 1])),
@@ -74,11 +75,17 @@ def train(config: Config, report: Any = None, tasks: Any = None) -> Result:
     return Result(matrix, during, final, stop_reason is None, stop_reason, out_dir)
 
 
-def train_failing(config: Config, report: Any = None, tasks: Any = None) -> Result:
+def train_failing(config: Config, report: Any = None, tasks: Any = None, forgetting: float = 2.0) -> Result:
     """Diverges (like a NaN loss) whenever lr > 1e-3; otherwise as ``train``."""
     if config.lr > 1e-3:
         raise TrainingDiverged(f"loss is nan at task 0, iteration 3 (lr={config.lr:.3g})")
-    return train(config, report, tasks)
+    return train(config, report, tasks, forgetting)
+
+
+def train_tradeoff(config: Config, report: Any = None, tasks: Any = None) -> Result:
+    """As ``train_failing``, but a larger lr also forgets more: up to lr=1e-3 mean during accuracy rises
+    with lr and mean final accuracy falls, so the finished trials form a Pareto front of several."""
+    return train_failing(config, report, tasks, forgetting=2.0 + 10.0 * max(0.0, math.log10(config.lr) + 5.0))
 
 
 def real_train_failing(config: Config, report: Any = None, tasks: Any = None) -> Any:

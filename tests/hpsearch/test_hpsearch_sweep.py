@@ -84,6 +84,7 @@ def test_asha_stops_weak_trials_after_a_task(tmp_path, ray_local):
     stopped = [row for row in rows if row["state"] == PRUNED]
     assert len(rows) == 8 and stopped and len(stopped) < 8
     assert all(row["tasks_done"] < 4 and "scheduler" in row["stop_reason"] for row in stopped)
+    assert all(0 <= row["cpu_seconds"] < 60 for row in rows)  # a stopped trial's cost: from its last report
     pruned = [t for t in load_journal(tmp_path, "asha").trials if t.state == optuna.trial.TrialState.PRUNED]
     assert len(pruned) == len(stopped) and all(t.intermediate_values for t in pruned)
 

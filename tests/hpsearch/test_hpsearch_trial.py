@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import optuna
 import pytest
@@ -9,7 +10,7 @@ import pytest
 import hpsearch_fakes
 import search_spaces
 from hpsearch import journal, progress, records
-from hpsearch.trial import FAILED, FINISHED, OBJECTIVE, PRUNED, RUNNING, TrialPlan, run_trial
+from hpsearch.trial import FAILED, FINISHED, OBJECTIVE, PRUNED, RUNNING, TrialPlan, objectives, run_trial
 
 PARAMS = {"lr": 1e-3, "batch_size": 64, "clip_grad_norm": 1.0, "rnn_arch": "32", "orthogonal_hh_init": False,
           "use_orthogonal_hh_reg": False, "orthogonal_hh_reg": -1.0, "use_best_models": False}
@@ -92,9 +93,9 @@ def test_journal_mirror_keeps_states_params_and_values(tmp_path):
     study = journal.open_study(tmp_path / "optuna.journal", "s")
     _, final = run(tmp_path)
     finished = records.trial_row("a", PARAMS, final, False, "", tmp_path)
-    journal.mirror(study, "finetune", PARAMS, finished, final[OBJECTIVE], {0: 80.0, 1: 79.0})
+    journal.mirror(study, "finetune", PARAMS, finished, [final[OBJECTIVE]], {0: 80.0, 1: 79.0})
     journal.mirror(study, "finetune", PARAMS, {**finished, "trial_id": "b", "state": PRUNED}, None, {0: 50.0})
-    journal.mirror(study, "finetune", PARAMS, {**finished, "trial_id": "c", "state": FAILED}, -math.inf, {})
+    journal.mirror(study, "finetune", PARAMS, {**finished, "trial_id": "c", "state": FAILED}, [-math.inf], {})
     again = journal.open_study(tmp_path / "optuna.journal", "s")
     states = [t.state for t in again.trials]
     assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
@@ -104,11 +105,34 @@ def test_journal_mirror_keeps_states_params_and_values(tmp_path):
     assert journal.mirrored_ids(again) == {"a", "b", "c"}
 
 
+def test_two_objectives_are_reported_and_mirrored_as_two_values(tmp_path):
+    """--metric during,final: every report but a pruned one carries both objectives, and the journal is a
+    two-objective study whose finished trial has both values and whose failed and pruned trials have none."""
+    reports, final = run(tmp_path, metric="during,final")
+    keys = objectives("during,final")
+    assert keys == ["objective_during", "objective_final"] and OBJECTIVE not in final
+    assert [final[key] for key in keys] == [final["during_mean"], final["final_mean"]]
+    _, pruned = run(tmp_path / "p", metric="during,final", during_acc_criterion="79.5")
+    assert pruned["state"] == PRUNED and not set(keys) & set(pruned)
+    study = journal.open_study(tmp_path / "optuna.journal", "s", "during,final")
+    row = records.trial_row("a", PARAMS, final, False, "", tmp_path)
+    journal.mirror(study, "finetune", PARAMS, row, [final[key] for key in keys], {})
+    journal.mirror(study, "finetune", PARAMS, {**row, "trial_id": "b", "state": FAILED}, [-math.inf] * 2, {})
+    journal.mirror(study, "finetune", PARAMS, {**row, "trial_id": "c", "state": PRUNED}, None, {})
+    journal.mirror(study, "finetune", PARAMS, {**row, "trial_id": "d"}, [final["during_mean"], None], {})
+    again = journal.open_study(tmp_path / "optuna.journal", "s")  # an existing study keeps its directions
+    assert again.directions == [optuna.study.StudyDirection.MAXIMIZE] * 2
+    assert again.metric_names == ["during", "final"]
+    assert [(t.state.name, t.values) for t in again.trials] == [
+        ("COMPLETE", [final["during_mean"], final["final_mean"]]), ("FAIL", None), ("PRUNED", None), ("FAIL", None)]
+    assert [t.number for t in again.best_trials] == [0]
+
+
 def test_journal_mirror_keeps_pinned_flags_out_of_the_params(tmp_path):
     study = journal.open_study(tmp_path / "optuna.journal", "s")
     _, final = run(tmp_path)
     row = records.trial_row("a", PARAMS, final, False, "", tmp_path)
-    journal.mirror(study, "finetune", PARAMS, row, final[OBJECTIVE], {}, {"lr": PARAMS["lr"]})
+    journal.mirror(study, "finetune", PARAMS, row, [final[OBJECTIVE]], {}, {"lr": PARAMS["lr"]})
     (trial,) = journal.open_study(tmp_path / "optuna.journal", "s").trials
     assert "lr" not in trial.params and "batch_size" in trial.params
     assert trial.user_attrs["lr"] == PARAMS["lr"]
@@ -142,3 +166,18 @@ def test_a_real_run_below_the_during_criterion_is_pruned(tmp_path, tiny_dataset_
     final = run_trial(PARAMS, plan, tmp_path / "run", lambda metrics: None, train)
     assert final["state"] == PRUNED and final["stop_reason"].startswith("during_acc_criterion")
     assert OBJECTIVE not in final and final["tasks_done"] == 1
+
+
+def test_every_report_carries_the_trials_cpu_seconds_so_far(tmp_path):
+    """A trial a scheduler stops ends on a running report: its cost must be in that report too."""
+    def busy(config, report=None):
+        deadline = time.process_time() + 0.02
+        while time.process_time() < deadline:  # some CPU work before the fake trains
+            pass
+        return hpsearch_fakes.train(config, report=report)
+
+    reports, final = run(tmp_path, train=busy)
+    seconds = [r["cpu_seconds"] for r in reports]
+    assert seconds == sorted(seconds) and seconds[0] >= 0.02
+    row = records.trial_row("a", PARAMS, reports[0], False, "", tmp_path)
+    assert row["state"] == PRUNED and row["cpu_seconds"] == seconds[0]

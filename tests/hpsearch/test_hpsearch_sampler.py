@@ -1,0 +1,50 @@
+"""``hpsearch run --sampler tpe|random --sampler-seed S``: the searcher's Optuna sampler and its seed."""
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from hpsearch import sweep
+from hpsearch.cli import build_parser
+from hpsearch.trial import TrialPlan
+
+
+def settings_of(tmp_path, *argv: str) -> sweep.SweepSettings:
+    args = build_parser().parse_args(["run", "--method", "finetune", "--results", str(tmp_path), *argv])
+    return sweep.settings_of(args)
+
+
+def test_the_sampler_seed_defaults_to_the_seed_and_never_changes_the_trials_seed(tmp_path):
+    plain = settings_of(tmp_path, "--seed", "3")
+    assert plain.sampler == "tpe" and plain.search_seed == 3
+    chosen = settings_of(tmp_path, "--seed", "3", "--sampler", "random", "--sampler-seed", "7")
+    assert chosen.sampler == "random" and chosen.search_seed == 7
+    assert sweep.plan_of(chosen).base_flags["random_seed"] == 3
+
+
+def searcher(sampler: str, seed: int):
+    from hpsearch import ray_adapter  # noqa: F401 - Ray's quiet environment before Ray loads
+    from hpsearch.ray_search import searcher
+
+    return searcher(TrialPlan("finetune", {"num_tasks": 2, "rnn_arch": "32"}), seed, None, sampler=sampler)
+
+
+@pytest.mark.parametrize("sampler,kind", [("tpe", optuna.samplers.TPESampler),
+                                          ("random", optuna.samplers.RandomSampler)])
+def test_the_searcher_uses_the_chosen_sampler_with_its_seed(sampler, kind):
+    def draws(seed: int) -> list[dict]:
+        search = searcher(sampler, seed)
+        assert isinstance(search._ot_study.sampler, kind)
+        return [search.suggest(f"t{k}") for k in range(3)]
+
+    assert draws(5) == draws(5) != draws(6)
+    assert all(draw["rnn_arch"] == "32" for draw in draws(5))  # a pinned flag stays pinned
+
+
+def test_a_grid_sweep_refuses_another_sampler(tmp_path):
+    grid = sweep.SweepSettings(method="finetune", num_samples=1, name="g", results=str(tmp_path),
+                               grid=[{"lr": 1e-3}], sampler="random")
+    with pytest.raises(sweep.SweepError, match="--sampler random: a --grid sweep runs its points"):
+        sweep.check(grid)
+    with pytest.raises(sweep.SweepError, match="--sampler one of"):
+        sweep.check(sweep.SweepSettings(method="finetune", sampler="grid"))
