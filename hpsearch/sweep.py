@@ -21,17 +21,16 @@ from typing import Any, Iterator
 import optuna
 
 import search_spaces
-from cl_rnn.config import FIELDS, FLAG_TYPES, conflicting_values, repeat_warning
 from cl_rnn.results import write_atomic
 from cl_rnn.rules import ConfigError
 from hpsearch import grid, lock, progress, records, warm_start
+from hpsearch.flags import SWEEP_SET, FlagError, parse_flags
 from hpsearch.trial import METRICS, TrainFunction, TrialPlan, metric_names
 from hpsearch.user_files import absolute
 
 SETTINGS_FILE = "sweep.json"
 SCHEDULERS = ("none", "asha")
 SAMPLERS = ("tpe", "random")  # Optuna's TPESampler (Ray's OptunaSearch default) or RandomSampler
-SWEEP_SET = ("n_iter", "data", "random_seed", "out_dir")  # flags the sweep sets, not --flag
 
 
 class SweepError(Exception):
@@ -104,14 +103,17 @@ def settings_of(args: argparse.Namespace, warn: bool = True) -> SweepSettings:
         raise SweepError("--method is required (or --resume NAME); see `hpsearch spaces`")
     try:
         points = grid.read(args.grid, SWEEP_SET) if args.grid else []
+        flags = parse_flags(args.flag, warn)
     except grid.GridError as err:
         raise SweepError(f"--grid {args.grid}: {err}") from None
+    except FlagError as err:
+        raise SweepError(str(err)) from None
     return SweepSettings(
         method=args.method, num_samples=args.num_samples if args.num_samples is not None else len(points) or 8,
         max_concurrent=args.max_concurrent,
         n_iter=args.n_iter, data=args.data, name=args.name, results=args.results, scheduler=args.scheduler,
         seed=args.seed, sampler=args.sampler, sampler_seed=args.sampler_seed, metric=args.metric,
-        flags=parse_flags(args.flag, warn), train=args.train,
+        flags=flags, train=args.train,
         population=args.population, address=args.address, verbose=args.verbose,
         grid=points, grid_file=absolute(args.grid or ""), warm_start=args.warm_start)
 
@@ -126,29 +128,6 @@ def plain_name(name: str, option: str) -> str:
         raise SweepError(f"{option} {name}: a sweep name must be a plain folder name (no '/' or '..'); "
                          "use --results for where it goes")
     return name
-
-
-def parse_flags(items: list[str], warn: bool = True) -> dict[str, Any]:
-    """``["num_tasks=2", "during_acc_criterion=60"]`` -> typed flag values; the last of a flag given
-    twice wins, with one warning (``warn``) when the values differ."""
-    flags: dict[str, Any] = {}
-    given: list[tuple[str, str]] = []
-    for item in items:
-        name, sep, text = item.partition("=")
-        name = name.strip().lstrip("-")
-        given.append((name, text))
-        if not sep or name not in FIELDS:
-            raise SweepError(f"--flag {item!r}: expected NAME=VALUE with NAME a flag of train_split_audioset.py")
-        if name in SWEEP_SET:
-            raise SweepError(f"--flag {name}: the sweep sets it (use --n-iter, --data, --seed)")
-        try:
-            flags[name] = FLAG_TYPES[str(FIELDS[name].type)](text)
-        except (ValueError, TypeError, argparse.ArgumentTypeError) as err:
-            raise SweepError(f"--flag {name}: {err}") from None
-    if warn:
-        for name, values in conflicting_values(given).items():
-            print(f"hpsearch run: warning: {repeat_warning(f'--flag {name}', values)}", file=sys.stderr)
-    return flags
 
 
 def plan_of(settings: SweepSettings) -> TrialPlan:

@@ -9,7 +9,7 @@ import pytest
 
 import hpsearch_fakes
 from cl_rnn.config import Config
-from hpsearch import journal, sweep
+from hpsearch import flags, journal, sweep
 from hpsearch.trial import FAILED, FINISHED, PRUNED
 
 STATES = {FINISHED: optuna.trial.TrialState.COMPLETE, PRUNED: optuna.trial.TrialState.PRUNED,
@@ -140,7 +140,7 @@ def test_bad_settings_are_refused_with_one_line(tmp_path):
         sweep.run(settings(tmp_path, "z", data=str(tmp_path / "missing.h5")))
     with pytest.raises(sweep.SweepError, match="a multitask run has no during accuracy"):
         sweep.run(settings(tmp_path, "m", method="multitask", metric="during"))
-    with pytest.raises(sweep.SweepError, match="--flag n_iter: the sweep sets it"):
-        sweep.parse_flags(["n_iter=3"])
-    assert sweep.parse_flags(["num_tasks=2", "multi_head=true", "lr=0.5"]) == {
+    with pytest.raises(flags.FlagError, match="--flag n_iter: the sweep sets it"):
+        flags.parse_flags(["n_iter=3"])
+    assert flags.parse_flags(["num_tasks=2", "multi_head=true", "lr=0.5"]) == {
         "num_tasks": 2, "multi_head": True, "lr": 0.5}
