@@ -116,8 +116,13 @@ def install_data(data: Path, cache: Path) -> str:
     return digest
 
 
+def log_path(out: Path) -> Path:
+    """``<run folder>.log``; not ``with_suffix``, which would cut a name at its "lr=0.0001"."""
+    return out.parent / f"{out.name}.log"
+
+
 def run_study(flags: list[str], out: Path) -> Outcome:
-    with open(out.with_suffix(".log"), "w") as log:
+    with open(log_path(out), "w") as log:
         subprocess.run(["bash", str(STUDY_RUN), str(out), "--", *flags], stdout=log, stderr=subprocess.STDOUT,
                        env={**os.environ, **ONE_THREAD}, check=True)
     return read_overview(out / "performance_overview.txt")
@@ -126,7 +131,7 @@ def run_study(flags: list[str], out: Path) -> Outcome:
 def run_cl_rnn(flags: list[str], data: Path, out: Path) -> Outcome:
     command = [sys.executable, str(ROOT / "train_split_audioset.py"), *flags, f"--data={data}",
                f"--out_dir={out}", "--overwrite"]
-    with open(out.with_suffix(".log"), "w") as log:
+    with open(log_path(out), "w") as log:
         subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **ONE_THREAD},
                        check=True, cwd=ROOT)
     return read_overview(out / "performance_overview.txt")
