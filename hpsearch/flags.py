@@ -10,6 +10,12 @@ from cl_rnn.config import FIELDS, FLAG_TYPES, conflicting_values, repeat_warning
 SWEEP_SET = ("n_iter", "data", "random_seed", "out_dir")  # flags the sweep sets, not --flag
 
 
+def flag_value(name: str, text: str) -> Any:
+    """``text`` read as flag ``name``'s type, as train_split_audioset.py reads it; ValueError or
+    argparse.ArgumentTypeError when it cannot be."""
+    return FLAG_TYPES[str(FIELDS[name].type)](text)
+
+
 class FlagError(ValueError):
     """A --flag that names no flag, a flag the sweep sets, or a value of the wrong type (one line)."""
 
@@ -28,7 +34,7 @@ def parse_flags(items: list[str], warn: bool = True) -> dict[str, Any]:
         if name in SWEEP_SET:
             raise FlagError(f"--flag {name}: the sweep sets it (use --n-iter, --data, --seed)")
         try:
-            flags[name] = FLAG_TYPES[str(FIELDS[name].type)](text)
+            flags[name] = flag_value(name, text)
         except (ValueError, TypeError, argparse.ArgumentTypeError) as err:
             raise FlagError(f"--flag {name}: {err}") from None
     if warn:

@@ -26,8 +26,9 @@ from typing import Any, Collection, Mapping, Sequence
 import optuna
 
 import search_spaces
-from cl_rnn.config import FIELDS, FLAG_TYPES, Config
+from cl_rnn.config import FIELDS, Config
 from cl_rnn.rules import ConfigError
+from hpsearch.flags import flag_value
 from hpsearch.trial import TrialPlan
 
 POINT = "grid_point"  # the searcher's one parameter: the index of the grid point a trial runs
@@ -137,15 +138,14 @@ def _values(where: str, lists: Any, reserved: Collection[str]) -> dict[str, list
 
 def _typed(where: str, key: str, value: Any) -> Any:
     """``value`` as the study's command line reads it: ``--key=<str(value)>`` after the shell's quoting."""
-    kind = str(FIELDS[key].type)
-    if kind == "bool" and isinstance(value, bool):
+    if str(FIELDS[key].type) == "bool" and isinstance(value, bool):
         return value
     text = str(value)
     try:
         words = shlex.split(text) if text else [""]
         if len(words) != 1:
             raise ValueError(f"{text!r} is not one command-line value")
-        return FLAG_TYPES[kind](words[0])
+        return flag_value(key, words[0])
     except (ValueError, argparse.ArgumentTypeError) as err:
         raise GridError(f"{where}: {value!r}: {err}") from None
 
