@@ -40,6 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cl_rnn.atomic import write_atomic  # noqa: E402
 from cl_rnn.data.legacy import export_pickle  # noqa: E402
 from cl_rnn.data.surrogate import ensure_surrogate  # noqa: E402
 from search_spaces._published import LINES  # noqa: E402
@@ -155,9 +156,7 @@ class StudyCache:
     def put(self, flags: list[str], outcome: Outcome) -> None:
         with self.lock:
             self.entries[self.key(flags)] = outcome.__dict__
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.entries, indent=1, sort_keys=True))
-            tmp.replace(self.path)
+            write_atomic(self.path, json.dumps(self.entries, indent=1, sort_keys=True))
 
 
 def mean(values: list[float]) -> float:
