@@ -1,0 +1,198 @@
+"""Golden outputs: what the code computes today for a fixed set of runs, kept to check a refactor bit for bit.
+
+    python tests/golden.py record [CASE ...]   # (re)write tests/golden/<case>.json from this machine
+    python tests/golden.py check [CASE ...]    # rerun and compare (tests/test_golden.py does the same)
+
+Cases (all on a small surrogate, 100 classes x 100 clips, with --val_set_size=50):
+- ``readme/<line>``: every published line of the study's README with --n_iter=50;
+- ``method/<method>``: each method's first published line with --num_tasks=3 --n_iter=200;
+- ``population/<scenario>``: the members of tests/test_population.py trained as one population.
+
+A case keeps the accuracy matrix (each float's exact bits, as ``float.hex``), the text of
+performance_overview.txt and, for single runs, the SHA-256 of the final weights (every tensor of the
+method's state in the --store_final_models checkpoint, in key order).  Bit for bit is a promise of one
+machine: each file names the CPU and torch version that recorded it, and on another machine only the
+accuracies are compared, to within ``OTHER_MACHINE_POINTS`` (float rounding differs between CPUs).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+from cl_rnn.checkpoint import path_in, read_payload  # noqa: E402
+from cl_rnn.config import Config, from_argv  # noqa: E402
+from cl_rnn.data.surrogate import write_surrogate  # noqa: E402
+from cl_rnn.population import train_population  # noqa: E402
+from cl_rnn.results import Result  # noqa: E402
+from cl_rnn.train import train  # noqa: E402
+from search_spaces._published import LINES  # noqa: E402
+
+FOLDER = HERE / "golden"
+OTHER_MACHINE_POINTS = 2.0
+DATA_FLAGS = ["--val_set_size=50"]
+
+
+def machine() -> str:
+    """The CPU (model and the vector extensions float kernels choose between) and torch version."""
+    lines = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []
+    models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
+    vector = " ".join(f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if f in flags)
+    return f"{models[0] if models else platform.processor()} ({vector}); torch {torch.__version__}"
+
+
+# --- the cases ---------------------------------------------------------------------------------------------
+
+def readme_lines() -> dict[str, str]:
+    """Every published line by a unique name: the method, then ``<method>_<k>`` for its k-th further line."""
+    return {(method if k == 0 else f"{method}_{k}"): text
+            for method, texts in LINES.items() for k, text in enumerate(texts)}
+
+
+def single_cases() -> dict[str, list[str]]:
+    cases = {f"readme/{name}": [*text.split(), "--n_iter=50"] for name, text in readme_lines().items()}
+    cases.update({f"method/{method}": [*texts[0].split(), "--num_tasks=3", "--n_iter=200"]
+                  for method, texts in LINES.items()})
+    return cases
+
+
+def population_cases() -> list[str]:
+    import test_population
+
+    return [f"population/{name}" for name in sorted(test_population.METHODS)]
+
+
+def all_cases() -> list[str]:
+    return [*single_cases(), *population_cases()]
+
+
+# --- running a case ----------------------------------------------------------------------------------------
+
+def weights_digest(run_folder: Path) -> str:
+    """SHA-256 over every tensor of the method's final state, in key order."""
+    digest = hashlib.sha256()
+
+    def visit(key: str, value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            digest.update(key.encode())
+            digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+        elif isinstance(value, dict):
+            for k in sorted(value, key=str):
+                visit(f"{key}/{k}", value[k])
+        elif isinstance(value, (list, tuple)):
+            for k, item in enumerate(value):
+                visit(f"{key}/{k}", item)
+
+    payload = read_payload(path_in(run_folder))
+    visit("method", payload["method"])
+    visit("task_weights", payload["task_weights"])
+    return digest.hexdigest()
+
+
+def outcome(result: Result, weights: str | None) -> dict[str, Any]:
+    return {"accuracy_matrix": [" ".join(float(v).hex() for v in row) for row in np.asarray(result.accuracy_matrix)],
+            "performance_overview": (result.out_dir / "performance_overview.txt").read_text(),
+            "final_weights_sha256": weights}
+
+
+def run_single(argv: list[str], data: Path, out: Path) -> dict[str, Any]:
+    config = from_argv([*argv, *DATA_FLAGS, f"--data={data}", f"--out_dir={out}", "--store_final_models"])
+    return outcome(train(config), weights_digest(out))
+
+
+def run_population(scenario: str, out: Path) -> list[dict[str, Any]]:
+    import test_population
+    from train_helpers import synthetic_tasks
+
+    configs: list[Config] = test_population.member_configs(out, "member", **test_population.METHODS[scenario])
+    return [outcome(result, None) for result in train_population(configs, tasks=synthetic_tasks(num_tasks=2))]
+
+
+def compute(case: str, data: Path, work: Path) -> dict[str, Any]:
+    kind, name = case.split("/", 1)
+    out = work / case.replace("/", "_")
+    if kind == "population":
+        return {"members": run_population(name, out)}
+    return run_single(single_cases()[case], data, out)
+
+
+def tiny_data(work: Path) -> Path:
+    return write_surrogate(work / "tiny.h5", seed=0, clips_per_class=100)
+
+
+# --- comparing -----------------------------------------------------------------------------------------------
+
+def golden_path(case: str) -> Path:
+    return FOLDER / f"{case.replace('/', '__')}.json"
+
+
+def differences(case: str, recorded: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What differs between a recorded case and a fresh run of it (empty: the same)."""
+    same_machine = recorded["machine"] == machine()
+    old, new = recorded.get("members", [recorded]), now.get("members", [now])
+    problems = []
+    for k, (a, b) in enumerate(zip(old, new)):
+        where = f"{case}" + (f" member {k}" if "members" in recorded else "")
+        if same_machine:
+            problems += [f"{where}: {key} differs" for key in ("accuracy_matrix", "performance_overview",
+                                                                "final_weights_sha256") if a.get(key) != b.get(key)]
+        else:
+            gap = np.abs(_matrix(a) - _matrix(b)).max()
+            if not gap <= OTHER_MACHINE_POINTS:
+                problems.append(f"{where}: accuracies differ by up to {gap:.2f} points (recorded on another "
+                                f"machine, {OTHER_MACHINE_POINTS} allowed)")
+    if len(old) != len(new):
+        problems.append(f"{case}: {len(old)} members recorded, {len(new)} now")
+    return problems
+
+
+def _matrix(case: dict[str, Any]) -> np.ndarray:
+    return np.array([[float.fromhex(v) for v in row.split()] for row in case["accuracy_matrix"]])
+
+
+def check(case: str, data: Path, work: Path) -> list[str]:
+    return differences(case, json.loads(golden_path(case).read_text()), compute(case, data, work))
+
+
+def record(case: str, data: Path, work: Path) -> None:
+    FOLDER.mkdir(exist_ok=True)
+    golden_path(case).write_text(json.dumps({"case": case, "machine": machine(), **compute(case, data, work)},
+                                            indent=1) + "\n")
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("record", "check"):
+        print(__doc__.split("\n\n")[1])
+        return 2
+    action: Callable[..., Any] = record if argv[0] == "record" else check
+    cases = argv[1:] or all_cases()
+    unknown = sorted(set(cases) - set(all_cases()))
+    if unknown:
+        print(f"golden: unknown case(s): {', '.join(unknown)}")
+        return 2
+    torch.set_num_threads(1)
+    failed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        data = tiny_data(work)
+        for case in cases:
+            problems = action(case, data, work)
+            failed += bool(problems)
+            print(f"{case}: " + ("; ".join(problems) if problems else "recorded" if argv[0] == "record" else "same"),
+                  flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
