@@ -21,7 +21,7 @@ import tempfile
 
 import cl_rnn.train as train_module
 from cl_rnn.config import Config
-from cl_rnn.data.store import load_tasks
+from cl_rnn.data.tasks import load_tasks
 from cl_rnn.train import train
 from _timing import Timer, iterations  # bench/ is the script's folder
 

@@ -22,7 +22,7 @@ PEAK_RSS = r"""
 import re, sys, time
 from types import SimpleNamespace
 import torch
-from cl_rnn.data.store import load_tasks
+from cl_rnn.data.tasks import load_tasks
 def vm_hwm_mb():  # peak RSS of this process (ru_maxrss would include the parent's, pre-exec)
     status = open("/proc/self/status").read()
     return int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024

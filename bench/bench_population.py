@@ -18,7 +18,7 @@ import torch
 from cl_rnn import population as population_module
 from cl_rnn import train as train_module
 from cl_rnn.config import Config
-from cl_rnn.data.store import load_tasks
+from cl_rnn.data.tasks import load_tasks
 from cl_rnn.population import train_population
 from cl_rnn.train import train
 from _timing import Timer, iterations  # bench/ is the script's folder

@@ -19,7 +19,7 @@ import time
 import torch
 
 from cl_rnn.config import Config
-from cl_rnn.data.store import load_tasks
+from cl_rnn.data.tasks import load_tasks
 from cl_rnn.methods.build import build_method
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
 from cl_rnn import train as train_module
@@ -82,7 +82,7 @@ def timed(self, *a):
     if not first:
         first.append(age())
 t._Experiment._step = timed
-from cl_rnn.config import from_argv
+from cl_rnn.rules import from_argv
 t.train(from_argv(sys.argv[1:]))
 print(first[0], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """

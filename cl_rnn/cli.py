@@ -39,10 +39,10 @@ def train_main(argv: Sequence[str], prog: str = "train_split_audioset.py") -> in
 
 
 def _train(argv: Sequence[str], prog: str) -> int:
-    from cl_rnn.config import build_parser, from_argv, repeated_flags
+    from cl_rnn.config import build_parser, repeated_flags
     from cl_rnn.data.store import DataError
     from cl_rnn.results import RunFolderError
-    from cl_rnn.rules import ConfigError
+    from cl_rnn.rules import ConfigError, from_argv
     from cl_rnn.train import TrainingDiverged, train
 
     config = from_argv(argv, build_parser(prog))

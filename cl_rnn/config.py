@@ -4,8 +4,8 @@ Names, defaults and meanings are the study's (see its ``--help``), so any comman
 line of the study parses verbatim.  Two flags are ours: ``--data`` (an HDF5 dataset,
 default: the embedded surrogate) and ``--overwrite``.
 
-``from_argv`` and ``to_argv`` round-trip exactly: ``from_argv(to_argv(c)) == c``.
-The export of sweep winners relies on it.
+``cl_rnn.rules.from_argv`` (which also checks the flags) and ``to_argv`` round-trip exactly:
+``from_argv(to_argv(c)) == c``.  The export of sweep winners relies on it.
 """
 from __future__ import annotations
 
@@ -217,20 +217,6 @@ def build_parser(prog: str = "train_split_audioset.py") -> argparse.ArgumentPars
             groups[name] = parser.add_argument_group(f"{name} options")
         _add_flag(groups[name], f)
     return parser
-
-
-def from_argv(argv: Sequence[str], parser: argparse.ArgumentParser | None = None) -> Config:
-    """Parse a command line (without the program name). Errors exit like argparse does."""
-    parser = parser or build_parser()
-    namespace = parser.parse_args(list(argv))
-    config = Config(**vars(namespace))
-    from cl_rnn.rules import ConfigError, check  # late import: rules imports this module
-
-    try:
-        check(config)
-    except ConfigError as err:
-        parser.error(str(err))
-    return config
 
 
 def _given_values(argv: Sequence[str]) -> Iterator[tuple[str, str]]:

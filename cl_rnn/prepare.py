@@ -15,7 +15,7 @@ from cl_rnn.rules import ConfigError, check_data
 def run_tasks(config: Config, tasks: list | None = None) -> list:
     """The run's tasks (loaded from ``--data`` unless given), checked against the flags."""
     if tasks is None:
-        from cl_rnn.data.store import load_tasks
+        from cl_rnn.data.tasks import load_tasks
 
         tasks = load_tasks(config)
     if len(tasks) < config.num_tasks:

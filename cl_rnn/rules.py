@@ -1,15 +1,18 @@
 """Flag rules: what the study rejects, what it warns about, and what cl-rnn refuses.
 
 ``check(config)`` raises :class:`ConfigError` with one line naming the flag and the
-reason; it runs before any data is loaded or any network is built.
+reason; it runs before any data is loaded or any network is built.  ``from_argv`` parses a
+command line into a checked :class:`Config`.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import warnings
+from typing import Sequence
 
-from cl_rnn.config import FIELDS, Config
+from cl_rnn.config import FIELDS, Config, build_parser
 
 
 class ConfigError(ValueError):
@@ -211,4 +214,16 @@ def check(config: Config) -> Config:
     _check_exclusive(config)
     _check_ranges(config)
     _warn(config)
+    return config
+
+
+def from_argv(argv: Sequence[str], parser: argparse.ArgumentParser | None = None) -> Config:
+    """Parse a command line (without the program name). Errors exit like argparse does."""
+    parser = parser or build_parser()
+    namespace = parser.parse_args(list(argv))
+    config = Config(**vars(namespace))
+    try:
+        check(config)
+    except ConfigError as err:
+        parser.error(str(err))
     return config

@@ -13,7 +13,7 @@ import dataclasses
 import shlex
 from typing import Any
 
-from cl_rnn.config import from_argv
+from cl_rnn.rules import from_argv
 
 LINES: dict[str, tuple[str, ...]] = {
     "multitask": (

@@ -31,10 +31,11 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from cl_rnn.checkpoint import path_in, read_payload  # noqa: E402
-from cl_rnn.config import Config, from_argv  # noqa: E402
+from cl_rnn.config import Config  # noqa: E402
 from cl_rnn.data.surrogate import write_surrogate  # noqa: E402
 from cl_rnn.population import train_population  # noqa: E402
 from cl_rnn.results import Result  # noqa: E402
+from cl_rnn.rules import from_argv  # noqa: E402
 from cl_rnn.train import train  # noqa: E402
 from search_spaces._published import LINES  # noqa: E402
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cl_rnn.config import FIELDS, Config, build_parser, command_line, from_argv, to_argv
-from cl_rnn.rules import ConfigError, check, during_criteria
+from cl_rnn.config import FIELDS, Config, build_parser, command_line, to_argv
+from cl_rnn.rules import ConfigError, check, during_criteria, from_argv
 
 STUDY_README = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "split_audioset_README.rst"
 STUDY_HELP = STUDY_README.with_name("study_train_split_audioset_help.txt")

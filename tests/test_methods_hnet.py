@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import cl_rnn.train
-from cl_rnn.config import from_argv
+from cl_rnn.rules import from_argv
 from cl_rnn.methods.build import build_method
 from cl_rnn.methods.hnet import Hypernetwork, regulated_region, study_order
 from cl_rnn.nets.hnet import ChunkedHypernet, HnetSpec

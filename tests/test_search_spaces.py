@@ -9,8 +9,8 @@ import optuna
 import pytest
 
 import search_spaces
-from cl_rnn.config import FIELDS, Config, from_argv
-from cl_rnn.rules import check
+from cl_rnn.config import FIELDS, Config
+from cl_rnn.rules import check, from_argv
 from search_spaces._common import GATES
 from search_spaces._published import LINES as PUBLISHED
 

@@ -1,4 +1,5 @@
-"""``sklearn.model_selection.train_test_split(..., stratify=y)`` for an integer test size, exactly.
+"""The study's splits: its classes into tasks (``class_order``), and each task's validation set
+(``sklearn.model_selection.train_test_split(..., stratify=y)`` for an integer test size, exactly).
 
 The study draws each task's validation set with scikit-learn's stratified split.  Importing
 scikit-learn costs a training process ~140 MB of RSS (it pulls in SciPy), so this reproduces the
@@ -53,3 +54,19 @@ def stratified_split(items: np.ndarray, labels: np.ndarray, test_size: int, rand
         train.extend(chosen[:n_i[i]])
         test.extend(chosen[n_i[i]:n_i[i] + t_i[i]])
     return items[rng.permutation(train)], items[rng.permutation(test)]
+
+
+def class_order(num_classes: int, num_tasks: int, num_classes_per_task: int,
+                data_random_seed: int) -> np.ndarray:
+    """The classes of each task, one row per task (the study's rule, generalised).
+
+    The study permutes its 100 classes with RandomState(data_random_seed), reshapes to 10 x 10
+    and gives task t the first num_classes_per_task entries of row t.  For K classes the rows
+    have max(num_classes_per_task, K // 10) entries, which is exactly the study's rule for K = 100.
+    """
+    row = max(num_classes_per_task, num_classes // 10)
+    if num_tasks * row > num_classes:
+        raise ValueError(f"{num_tasks} tasks of {num_classes_per_task} classes need "
+                         f"{num_tasks * row} classes, the dataset has {num_classes}")
+    perm = np.random.RandomState(data_random_seed).permutation(num_classes)
+    return perm[:num_tasks * row].reshape(num_tasks, row)[:, :num_classes_per_task]

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from cl_rnn.atomic import atomic_path
-from cl_rnn.data.split import stratified_split
+from cl_rnn.data.split import class_order, stratified_split
 
 FORMAT_VERSION = 1
 STEPS, FEATURES = 10, 128
@@ -218,22 +218,6 @@ class _TaskPlan:
     labels: dict[str, np.ndarray]
 
 
-def class_order(num_classes: int, num_tasks: int, num_classes_per_task: int,
-                data_random_seed: int) -> np.ndarray:
-    """The classes of each task, one row per task (the study's rule, generalised).
-
-    The study permutes its 100 classes with RandomState(data_random_seed), reshapes to 10 x 10
-    and gives task t the first num_classes_per_task entries of row t.  For K classes the rows
-    have max(num_classes_per_task, K // 10) entries, which is exactly the study's rule for K = 100.
-    """
-    row = max(num_classes_per_task, num_classes // 10)
-    if num_tasks * row > num_classes:
-        raise ValueError(f"{num_tasks} tasks of {num_classes_per_task} classes need "
-                         f"{num_tasks * row} classes, the dataset has {num_classes}")
-    perm = np.random.RandomState(data_random_seed).permutation(num_classes)
-    return perm[:num_tasks * row].reshape(num_tasks, row)[:, :num_classes_per_task]
-
-
 def _plan_tasks(path: Path, header: _Header, num_tasks: int, num_classes_per_task: int,
                 data_random_seed: int, val_set_size: int) -> list[_TaskPlan]:
     k = int(header.y.max()) + 1
@@ -303,13 +287,11 @@ def _read_tasks(path: Path, f: h5py.File, plans: list[_TaskPlan]) -> list[Task]:
     return [_task(p, {part: next(parts) for part in p.rows}) for p in plans]
 
 
-def load_tasks(config: Any) -> list[Task]:
-    """The tasks of a run: ``config.data`` (or the embedded surrogate, built on first use)."""
-    from cl_rnn.data.surrogate import ensure_surrogate
-
-    path = Path(config.data) if config.data else ensure_surrogate()
+def tasks_from_file(path: str | os.PathLike, num_tasks: int, num_classes_per_task: int,
+                    data_random_seed: int, val_set_size: int) -> list[Task]:
+    """``split_tasks(load_dataset(path), ...)``, but x is read block by block, never all at once."""
+    path = Path(path)
     with _open(path) as f:
         header = _validated_header(path, f)
-        plans = _plan_tasks(path, header, config.num_tasks, config.num_classes_per_task,
-                            config.data_random_seed, config.val_set_size)
+        plans = _plan_tasks(path, header, num_tasks, num_classes_per_task, data_random_seed, val_set_size)
         return _read_tasks(path, f, plans)

@@ -6,7 +6,8 @@ import shlex
 import numpy as np
 import pytest
 
-from cl_rnn.config import Config, from_argv
+from cl_rnn.config import Config
+from cl_rnn.rules import from_argv
 from hpsearch.analyze import AnalysisError, load_runs
 from hpsearch.export import command_lines, export
 

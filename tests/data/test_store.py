@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from cl_rnn.data.store import (DataError, class_order, load_dataset, load_tasks, split_tasks,
-                               write_dataset)
+from cl_rnn.data.split import class_order
+from cl_rnn.data.store import DataError, load_dataset, split_tasks, write_dataset
 from cl_rnn.data.surrogate import default_surrogate_path, ensure_surrogate, make_surrogate
+from cl_rnn.data.tasks import load_tasks
 
 
 def small_arrays(classes: int = 4, per_class: int = 5):

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cl_rnn.config import from_argv
+from cl_rnn.rules import from_argv
 from cl_rnn.train import train
 
 REPO = Path(__file__).resolve().parents[2]

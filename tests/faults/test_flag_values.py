@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from cl_rnn.cli import train_main
-from cl_rnn.config import FIELDS, from_argv
+from cl_rnn.config import FIELDS
+from cl_rnn.rules import from_argv
 
 FLOATS = [name for name, f in FIELDS.items() if str(f.type) == "float"]
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from cl_rnn.cli import train_main
-from cl_rnn.config import FIELDS, from_argv
+from cl_rnn.config import FIELDS
 from cl_rnn.data.surrogate import make_surrogate
 from cl_rnn.data.store import write_dataset
-from cl_rnn.rules import UNSUPPORTED_FLAGS
+from cl_rnn.rules import UNSUPPORTED_FLAGS, from_argv
 from hpsearch.cli import main as hpsearch_main
 
 REPO = Path(__file__).resolve().parents[2]
