@@ -36,9 +36,10 @@ SAME_COST = {**TINY, "use_best_models": False, "orthogonal_hh_init": False, "ort
 def sweep_seconds(root: Path, name: str, data: Path, num_samples: int, max_concurrent: int, n_iter: int,
                   flags: dict = TINY) -> float:
     from hpsearch import sweep
+    from hpsearch.settings import SweepSettings
 
-    settings = sweep.SweepSettings(method="finetune", num_samples=num_samples, max_concurrent=max_concurrent,
-                                   n_iter=n_iter, data=str(data), name=name, results=str(root), flags=dict(flags))
+    settings = SweepSettings(method="finetune", num_samples=num_samples, max_concurrent=max_concurrent,
+                             n_iter=n_iter, data=str(data), name=name, results=str(root), flags=dict(flags))
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         sweep.run(settings)
@@ -84,10 +85,11 @@ def plain_seconds(root: Path, name: str, processes: int) -> float:
     """The sweep's configurations as plain processes (no Ray, no Optuna): the machine's own ratio."""
     import multiprocessing
 
-    from hpsearch import records, sweep
+    from hpsearch import records
+    from hpsearch.settings import load, plan_of
 
-    settings = sweep.load(str(root), name)
-    plan = sweep.plan_of(settings)
+    settings = load(root / name)
+    plan = plan_of(settings)
     rows = records.read_rows(settings.sweep_dir / records.TRIALS_CSV).values()
     configs = [plan.config(row, root / f"{name}_plain{processes}" / row["trial_id"]) for row in rows]
     with multiprocessing.get_context("spawn").Pool(processes) as pool:

@@ -87,10 +87,11 @@ def run(args: argparse.Namespace) -> int:
     """Each trial writes a run folder like a single run; the sweep folder gets trials.csv and an
     Optuna journal (optuna-dashboard results/NAME/optuna.journal)."""
     from hpsearch import sweep
+    from hpsearch.settings import settings_of
 
     if args.resume:
         return _run_status(sweep.resume(args.results, args.resume, args.address, args.verbose))
-    return _run_status(sweep.run(sweep.settings_of(args)))
+    return _run_status(sweep.run(settings_of(args)))
 
 
 def _run_status(rows: list[dict[str, Any]]) -> int:
@@ -265,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _known_errors() -> tuple[type[Exception], ...]:
     """Errors that are the user's input, printed as one line (imported late: they pull in optuna)."""
     import search_spaces
-    from hpsearch.sweep import SweepError
+    from hpsearch.settings import SweepError
 
     return UsageError, SweepError, search_spaces.SpaceError
 

@@ -93,21 +93,21 @@ def parse_run_args(run_parser: argparse.ArgumentParser, argv: list[str]) -> argp
 def sweep_of(run: argparse.Namespace, argv: list[str]) -> tuple[tuple[str, ...], Path]:
     """The run arguments the job passes on (paths absolute, --name set) and the sweep folder.
 
-    Refuses what `hpsearch run` refuses before it loads data (sweep.prepare, sweep.resume_dir); the job's
+    Refuses what `hpsearch run` refuses before it loads data (settings.prepare, settings.resume_dir); the job's
     driver checks the data and warns about a --flag given twice."""
-    from hpsearch import sweep
+    from hpsearch.settings import SweepError, load, prepare, resume_dir, settings_of
 
     if run.address:
         raise SlurmError("--address: the job sets it (the Ray head on the allocation's first node)")
     try:
         if run.resume:
-            sweep_dir = sweep.resume_dir(run.results, run.resume)
-            sweep.load(sweep_dir)  # its settings are readable
+            sweep_dir = resume_dir(run.results, run.resume)
+            load(sweep_dir)  # its settings are readable
             return ("--resume", run.resume, "--results", str(sweep_dir.parent),
                     *(["--verbose"] * run.verbose)), sweep_dir
-        settings = sweep.settings_of(run, warn=False)
-        notices = sweep.prepare(settings, resume="-- --resume")
-    except sweep.SweepError as err:
+        settings = settings_of(run, warn=False)
+        notices = prepare(settings, resume="-- --resume")
+    except SweepError as err:
         raise SlurmError(str(err)) from None
     for line in notices:
         print(line, file=sys.stderr)

@@ -17,7 +17,7 @@ from hpsearch.trial import FINISHED
 
 NUM_SAMPLES = 8
 KILLS = 3
-# Ray snapshots the experiment every 2 s (TUNE_GLOBAL_CHECKPOINT_S in hpsearch.ray_adapter): the kills
+# Ray snapshots the experiment every 2 s (TUNE_GLOBAL_CHECKPOINT_S in hpsearch.ray_env): the kills
 # land right after a trial ended (before any snapshot knows it), 1.2 s and 2.4 s after.
 DELAYS_S = (0.0, 1.2, 2.4)
 ENV = cluster_env(FAKE_SECONDS_PER_TASK="1.0")  # 2 s trials

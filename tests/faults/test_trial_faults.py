@@ -16,7 +16,8 @@ from hpsearch_fakes import TINY
 from cl_rnn import checkpoint
 from cl_rnn.config import Config
 from cl_rnn.train import TrainingDiverged, train
-from hpsearch import analyze, cli, journal, population, ray_adapter, sweep
+from hpsearch import analyze, cli, journal, population, ray_trials, sweep
+from hpsearch.settings import SweepSettings
 from hpsearch.trial import FAILED, FINISHED
 import fault_trainers
 
@@ -24,10 +25,10 @@ SMALL_NET = {"rnn_arch": "32", "batch_size": 64, "use_best_models": False}
 TASK_ITERATIONS = 1200  # per task of the killed trial
 
 
-def settings(tmp_path: Path, name: str, **changes) -> sweep.SweepSettings:
+def settings(tmp_path: Path, name: str, **changes) -> SweepSettings:
     base = dict(method="finetune", num_samples=4, max_concurrent=2, n_iter=20, results=str(tmp_path), name=name,
                 flags={"num_tasks": 2})
-    return sweep.SweepSettings(**{**base, **changes})
+    return SweepSettings(**{**base, **changes})
 
 
 def assert_never_ranked(sweep_dir: Path, failed_ids: set[str]) -> None:
@@ -89,7 +90,7 @@ def test_a_trial_whose_process_dies_every_time_is_failed_after_its_retries(tmp_p
     assert len(rows) == 3 and len(failed) == 1 and [row["state"] for row in rows].count(FINISHED) == 2
     for row in failed:
         attempts = tmp_path / "die" / f"trial_{row['trial_id']}" / "attempts"
-        assert int(attempts.read_text()) == 1 + ray_adapter.MAX_RETRIES
+        assert int(attempts.read_text()) == 1 + ray_trials.MAX_RETRIES
         assert row["error"]  # Ray's own line about the dead worker
 
 
@@ -100,8 +101,8 @@ def kill_mid_task(trial_dir: Path, killed: dict, saved: Path | None = None) -> N
     No fixed sleep before the kill: a fast machine finishes a short task within any such sleep.
     The kill lands within a poll interval (5 ms) of the checkpoint, a small fraction of a task
     (TASK_ITERATIONS iterations take over half a second even at 2000 it/s)."""
-    saved = saved or checkpoint.path_in(trial_dir / ray_adapter.RUN_FOLDER)
-    pid_file = trial_dir / ray_adapter.PID_FILE
+    saved = saved or checkpoint.path_in(trial_dir / ray_trials.RUN_FOLDER)
+    pid_file = trial_dir / ray_trials.PID_FILE
     deadline = time.monotonic() + 120
     while not (saved.is_file() and pid_file.is_file()) and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -124,7 +125,7 @@ def test_a_trial_killed_mid_task_resumes_from_its_checkpoint_with_the_same_matri
     assert row["state"] == FINISHED
     run = sweep_dir / row["run_folder"]
     resumed = json.loads((run / "result.json").read_text())
-    assert resumed["resumed_at"] == [1] and int((run.parent / ray_adapter.PID_FILE).read_text()) != killed["pid"]
+    assert resumed["resumed_at"] == [1] and int((run.parent / ray_trials.PID_FILE).read_text()) != killed["pid"]
     config = Config(**{**json.loads((run / "config.json").read_text()), "out_dir": str(tmp_path / "whole")})
     whole = train(config)
     assert resumed["during"] == whole.during and resumed["final"] == whole.final
@@ -169,10 +170,10 @@ def test_a_population_retry_on_another_node_takes_the_checkpoints_tune_kept(tmp_
     (kept / population.CHECKPOINT.format(0)).write_bytes(b"after task 1")
     trial_dir = tmp_path / "trial"
     trial_dir.mkdir()
-    ray_adapter.bring_population_checkpoints(trial_dir, tune.Checkpoint.from_directory(str(kept)))  # a fresh node
+    ray_trials.bring_population_checkpoints(trial_dir, tune.Checkpoint.from_directory(str(kept)))  # a fresh node
     assert (trial_dir / population.CHECKPOINT.format(0)).read_bytes() == b"after task 1"
     (trial_dir / population.CHECKPOINT.format(0)).write_bytes(b"after task 2")  # this node's own is newer: kept
-    ray_adapter.bring_population_checkpoints(trial_dir, tune.Checkpoint.from_directory(str(kept)))
+    ray_trials.bring_population_checkpoints(trial_dir, tune.Checkpoint.from_directory(str(kept)))
     assert (trial_dir / population.CHECKPOINT.format(0)).read_bytes() == b"after task 2"
 
 
@@ -193,11 +194,11 @@ def test_a_retry_on_another_node_takes_the_checkpoint_tune_kept(tmp_path):
     kept = tmp_path / "tune_copy"
     kept.mkdir()
     (kept / checkpoint.FILE).write_bytes(b"task 1 state")
-    run_dir = tmp_path / "trial" / ray_adapter.RUN_FOLDER
-    ray_adapter.prepare_run_folder(run_dir, tune.Checkpoint.from_directory(str(kept)))  # a fresh node
+    run_dir = tmp_path / "trial" / ray_trials.RUN_FOLDER
+    ray_trials.prepare_run_folder(run_dir, tune.Checkpoint.from_directory(str(kept)))  # a fresh node
     assert checkpoint.path_in(run_dir).read_bytes() == b"task 1 state"
     checkpoint.path_in(run_dir).write_bytes(b"task 2 state")  # this node's own is newer: kept
-    ray_adapter.prepare_run_folder(run_dir, tune.Checkpoint.from_directory(str(kept)))
+    ray_trials.prepare_run_folder(run_dir, tune.Checkpoint.from_directory(str(kept)))
     assert checkpoint.path_in(run_dir).read_bytes() == b"task 2 state"
 
 
@@ -205,10 +206,10 @@ def test_a_retry_clears_a_dead_attempt_but_never_an_ended_run(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "config.json").write_text("{}")  # died before its first task ended
-    ray_adapter.prepare_run_folder(run_dir, None)
+    ray_trials.prepare_run_folder(run_dir, None)
     assert not run_dir.exists()
     run_dir.mkdir()
     (run_dir / "result.json").write_text(json.dumps({"finished": True, "stop_reason": None, "during": [70.0],
                                                      "final": [70.0]}))
-    ray_adapter.prepare_run_folder(run_dir, None)
+    ray_trials.prepare_run_folder(run_dir, None)
     assert (run_dir / "result.json").exists()

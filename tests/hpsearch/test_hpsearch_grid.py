@@ -15,6 +15,8 @@ from hpsearch_fakes import TINY, subprocess_env
 import hpsearch_fakes
 import search_spaces
 from hpsearch import cli, grid, journal, records, sweep, warm_start
+from hpsearch.flags import SWEEP_SET
+from hpsearch.settings import SETTINGS_FILE, SweepError, SweepSettings, plan_of, prepare
 from hpsearch.trial import FINISHED
 from search_spaces import _published
 
@@ -68,7 +70,7 @@ def test_the_study_expansion_products_conditions_and_duplicates():
 
 def test_a_study_file_is_read_not_run(tmp_path):
     marker = tmp_path / "ran"
-    points = grid.read(write(tmp_path, STUDY_FILE.format(marker=str(marker))), sweep.SWEEP_SET)
+    points = grid.read(write(tmp_path, STUDY_FILE.format(marker=str(marker))), SWEEP_SET)
     assert points == [{"lr": lr, "batch_size": size, "rnn_arch": "8"} for lr in (1e-3, 1e-2) for size in (32, 64)]
     assert not marker.exists()
 
@@ -121,15 +123,15 @@ def test_a_study_format_grid_runs_every_point_once(tmp_path, ray_local, tiny_dat
     study = journal.open_study(tmp_path / "g" / journal.JOURNAL, "g")
     assert len(study.trials) == 4 and all(set(t.params) == {"lr", "batch_size", "rnn_arch"} for t in study.trials)
     assert study.trials[0].distributions["lr"] == optuna.distributions.CategoricalDistribution([1e-3, 1e-2])
-    saved = json.loads((tmp_path / "g" / sweep.SETTINGS_FILE).read_text())
+    saved = json.loads((tmp_path / "g" / SETTINGS_FILE).read_text())
     assert len(saved["grid"]) == 4 and saved["grid_file"] == path and saved["num_samples"] == 4
     assert not (tmp_path / "ran").exists()
 
 
 def test_warm_start_runs_the_published_line_first(tmp_path, ray_local, capsys):
     """The first trial has the published fine-tuning line's values; the sweep's own flags and a --flag win."""
-    settings = sweep.SweepSettings(method="finetune", num_samples=3, max_concurrent=1, n_iter=5, name="warm",
-                                   results=str(tmp_path), flags={"num_tasks": 2, "rnn_arch": "64"}, warm_start=True)
+    settings = SweepSettings(method="finetune", num_samples=3, max_concurrent=1, n_iter=5, name="warm",
+                             results=str(tmp_path), flags={"num_tasks": 2, "rnn_arch": "64"}, warm_start=True)
     rows = sweep.run(settings, train=hpsearch_fakes.train)
     published = _published.flags("finetune")
     first_asked = journal.open_study(tmp_path / "warm" / journal.JOURNAL, "warm").trials[0].params
@@ -148,8 +150,8 @@ def test_warm_start_runs_the_published_line_first(tmp_path, ray_local, capsys):
 
 def test_warm_start_of_a_method_without_a_published_line_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(_published, "LINES", {m: lines for m, lines in _published.LINES.items() if m != "si"})
-    with pytest.raises(sweep.SweepError, match="--warm-start: the study published no line for method 'si'"):
-        sweep.prepare(sweep.SweepSettings(method="si", name="x", results=str(tmp_path), warm_start=True))
+    with pytest.raises(SweepError, match="--warm-start: the study published no line for method 'si'"):
+        prepare(SweepSettings(method="si", name="x", results=str(tmp_path), warm_start=True))
 
 
 def test_a_flag_that_rules_out_the_published_point_is_one_warning(tmp_path, monkeypatch):
@@ -161,14 +163,14 @@ def test_a_flag_that_rules_out_the_published_point_is_one_warning(tmp_path, monk
     monkeypatch.setattr(search_spaces, "__path__", [*search_spaces.__path__, str(tmp_path)])
     line = "--multi_head --batch_size=64 --lr=0.005"
     monkeypatch.setattr(_published, "LINES", {**_published.LINES, "warm_method": (line,)})
-    settings = sweep.SweepSettings(method="warm_method", name="w", results=str(tmp_path), warm_start=True,
-                                   flags={"batch_size": 32})
-    [warning, _] = sweep.prepare(settings)
+    settings = SweepSettings(method="warm_method", name="w", results=str(tmp_path), warm_start=True,
+                             flags={"batch_size": 32})
+    [warning, _] = prepare(settings)
     assert warning.startswith("hpsearch run: warning: --warm-start: the published warm_method line cannot run")
     assert "lr=0.005" in warning and warning.endswith("the sweep starts without it")
-    assert warm_start.points(sweep.plan_of(settings)) == []
+    assert warm_start.points(plan_of(settings)) == []
     settings.flags = {}
-    assert warm_start.points(sweep.plan_of(settings)) == [{"batch_size": 64, "lr": 0.005}]
+    assert warm_start.points(plan_of(settings)) == [{"batch_size": 64, "lr": 0.005}]
 
 
 def _finished(csv) -> dict:

@@ -6,6 +6,7 @@ import optuna
 
 import hpsearch_fakes
 from hpsearch import cli, journal, sweep
+from hpsearch.settings import SweepSettings
 from hpsearch.trial import FAILED, FINISHED, PRUNED
 
 STATES = {FINISHED: "COMPLETE", PRUNED: "PRUNED", FAILED: "FAIL"}
@@ -25,8 +26,8 @@ def listed_trials(out: str) -> list[str]:
 
 
 def test_a_two_objective_sweep_records_and_shows_its_pareto_front(tmp_path, ray_local, capsys):
-    settings = sweep.SweepSettings(method="finetune", num_samples=8, n_iter=5, name="front", results=str(tmp_path),
-                                   metric="during,final", flags={"num_tasks": 3, "during_acc_criterion": "70"})
+    settings = SweepSettings(method="finetune", num_samples=8, n_iter=5, name="front", results=str(tmp_path),
+                             metric="during,final", flags={"num_tasks": 3, "during_acc_criterion": "70"})
     rows = sweep.run(settings, train=hpsearch_fakes.train_tradeoff)
     sweep_dir = tmp_path / "front"
     assert len(rows) == 8 and {row["state"] for row in rows} == {FINISHED, PRUNED, FAILED}

@@ -11,12 +11,13 @@ from hpsearch import journal, sweep
 from hpsearch.analyze import load_runs, read_matrix, select
 from hpsearch.population import batch_groups, ray_trial_id
 from hpsearch.seeds import SEEDS_DIR, rerun_dir, run_seeds
+from hpsearch.settings import SweepSettings, check
 from hpsearch.trial import FINISHED
 
 
 def test_a_population_sweep_is_read_like_any_sweep(tmp_path, ray_local, tiny_dataset_path, capsys):
-    settings = sweep.SweepSettings(method="ewc", num_samples=5, population=3, n_iter=20, name="pop",
-                                   results=str(tmp_path), data=str(tiny_dataset_path), flags=hpsearch_fakes.TINY)
+    settings = SweepSettings(method="ewc", num_samples=5, population=3, n_iter=20, name="pop",
+                             results=str(tmp_path), data=str(tiny_dataset_path), flags=hpsearch_fakes.TINY)
     rows = sweep.run(settings)
     assert len(rows) == 5 and all(row["state"] == FINISHED for row in rows)
     populations: dict[str, list[dict]] = {}
@@ -39,8 +40,8 @@ def test_a_population_sweep_is_read_like_any_sweep(tmp_path, ray_local, tiny_dat
 
 
 def test_a_method_that_cannot_be_batched_runs_single_trials(tmp_path):
-    settings = sweep.SweepSettings(method="multitask", num_samples=2, population=4, name="mt", results=str(tmp_path))
-    notices = sweep.check(settings)
+    settings = SweepSettings(method="multitask", num_samples=2, population=4, name="mt", results=str(tmp_path))
+    notices = check(settings)
     assert settings.population == 1
     assert len(notices) == 1 and "--multitask is not batched" in notices[0]
 
@@ -105,8 +106,8 @@ def test_members_finish_prune_and_fail_one_by_one(tmp_path, ray_local):
     """With a replacement trainer (--train), members run one by one; each gets its own outcome."""
     from test_hpsearch_sweep import STATES, expected_state
 
-    settings = sweep.SweepSettings(method="finetune", num_samples=8, population=4, n_iter=5, name="mixed",
-                                   results=str(tmp_path), flags={"num_tasks": 3, "during_acc_criterion": "70"})
+    settings = SweepSettings(method="finetune", num_samples=8, population=4, n_iter=5, name="mixed",
+                             results=str(tmp_path), flags={"num_tasks": 3, "during_acc_criterion": "70"})
     rows = sweep.run(settings, train=hpsearch_fakes.train_failing)
     assert len(rows) == 8 and len({ray_trial_id(row["trial_id"]) for row in rows}) == 2
     assert [row["state"] for row in rows] == [expected_state(row["lr"], 70.0) for row in rows]
@@ -116,9 +117,9 @@ def test_members_finish_prune_and_fail_one_by_one(tmp_path, ray_local):
 
 
 def test_asha_stops_populations(tmp_path, ray_local):
-    settings = sweep.SweepSettings(method="finetune", num_samples=8, population=2, n_iter=5, name="asha",
-                                   results=str(tmp_path), scheduler="asha", max_concurrent=1,
-                                   flags={"num_tasks": 4})
+    settings = SweepSettings(method="finetune", num_samples=8, population=2, n_iter=5, name="asha",
+                             results=str(tmp_path), scheduler="asha", max_concurrent=1,
+                             flags={"num_tasks": 4})
     rows = sweep.run(settings, train=hpsearch_fakes.train)
     stopped = [row for row in rows if row["state"] != FINISHED]
     assert len(rows) == 8 and stopped and len(stopped) < 8

@@ -4,14 +4,14 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from hpsearch import sweep
+from hpsearch import settings
 from hpsearch.cli import build_parser
 from hpsearch.trial import TrialPlan
 
 
-def settings_of(tmp_path, *argv: str) -> sweep.SweepSettings:
+def settings_of(tmp_path, *argv: str) -> settings.SweepSettings:
     args = build_parser().parse_args(["run", "--method", "finetune", "--results", str(tmp_path), *argv])
-    return sweep.settings_of(args)
+    return settings.settings_of(args)
 
 
 def test_the_sampler_seed_defaults_to_the_seed_and_never_changes_the_trials_seed(tmp_path):
@@ -19,7 +19,7 @@ def test_the_sampler_seed_defaults_to_the_seed_and_never_changes_the_trials_seed
     assert plain.sampler == "tpe" and plain.search_seed == 3
     chosen = settings_of(tmp_path, "--seed", "3", "--sampler", "random", "--sampler-seed", "7")
     assert chosen.sampler == "random" and chosen.search_seed == 7
-    assert sweep.plan_of(chosen).base_flags["random_seed"] == 3
+    assert settings.plan_of(chosen).base_flags["random_seed"] == 3
 
 
 def searcher(sampler: str, seed: int):
@@ -42,9 +42,9 @@ def test_the_searcher_uses_the_chosen_sampler_with_its_seed(sampler, kind):
 
 
 def test_a_grid_sweep_refuses_another_sampler(tmp_path):
-    grid = sweep.SweepSettings(method="finetune", num_samples=1, name="g", results=str(tmp_path),
-                               grid=[{"lr": 1e-3}], sampler="random")
-    with pytest.raises(sweep.SweepError, match="--sampler random: a --grid sweep runs its points"):
-        sweep.check(grid)
-    with pytest.raises(sweep.SweepError, match="--sampler one of"):
-        sweep.check(sweep.SweepSettings(method="finetune", sampler="grid"))
+    grid = settings.SweepSettings(method="finetune", num_samples=1, name="g", results=str(tmp_path),
+                                  grid=[{"lr": 1e-3}], sampler="random")
+    with pytest.raises(settings.SweepError, match="--sampler random: a --grid sweep runs its points"):
+        settings.check(grid)
+    with pytest.raises(settings.SweepError, match="--sampler one of"):
+        settings.check(settings.SweepSettings(method="finetune", sampler="grid"))

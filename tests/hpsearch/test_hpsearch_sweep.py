@@ -10,16 +10,17 @@ import pytest
 import hpsearch_fakes
 from cl_rnn.config import Config
 from hpsearch import flags, journal, sweep
+from hpsearch.settings import SweepError, SweepSettings, prepare, resume_dir
 from hpsearch.trial import FAILED, FINISHED, PRUNED
 
 STATES = {FINISHED: optuna.trial.TrialState.COMPLETE, PRUNED: optuna.trial.TrialState.PRUNED,
           FAILED: optuna.trial.TrialState.FAIL}
 
 
-def settings(tmp_path, name, **changes) -> sweep.SweepSettings:
+def settings(tmp_path, name, **changes) -> SweepSettings:
     base = dict(method="finetune", num_samples=8, n_iter=5, name=name, results=str(tmp_path),
                 flags={"num_tasks": 3})
-    return sweep.SweepSettings(**{**base, **changes})
+    return SweepSettings(**{**base, **changes})
 
 
 def load_journal(tmp_path, name):
@@ -102,7 +103,7 @@ def test_a_crashed_worker_is_retried_and_the_sweep_goes_on(tmp_path, ray_local):
 
 def test_a_taken_name_is_refused_before_ray_starts(tmp_path):
     (tmp_path / "taken").mkdir()
-    with pytest.raises(sweep.SweepError, match="exists: continue it with --resume taken"):
+    with pytest.raises(SweepError, match="exists: continue it with --resume taken"):
         sweep.run(settings(tmp_path, "taken"))
 
 
@@ -111,9 +112,9 @@ def test_the_data_is_loaded_after_the_cheap_refusals_and_not_for_a_replacement_t
     monkeypatch.setattr(sweep, "check_data", lambda settings: checked.append(settings.name))
     monkeypatch.setattr(sweep, "_execute", lambda settings, train, resuming: [])  # no Ray
     (tmp_path / "taken").mkdir()
-    with pytest.raises(sweep.SweepError, match="exists: continue it with --resume taken"):
+    with pytest.raises(SweepError, match="exists: continue it with --resume taken"):
         sweep.run(settings(tmp_path, "taken"))
-    with pytest.raises(sweep.SweepError, match="unknown method 'nope'"):
+    with pytest.raises(SweepError, match="unknown method 'nope'"):
         sweep.run(settings(tmp_path, "x", method="nope"))
     sweep.run(settings(tmp_path, "fake"), train=hpsearch_fakes.train)
     sweep.run(settings(tmp_path, "fake_too", train="hpsearch_fakes:train"))
@@ -126,19 +127,19 @@ def test_a_linked_results_folder_gives_one_sweep_folder_on_run_and_resume(tmp_pa
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
     new = settings(tmp_path / "link", "s")
-    sweep.prepare(new)
+    prepare(new)
     (tmp_path / "link" / "s").mkdir()
-    assert new.sweep_dir == sweep.resume_dir(str(tmp_path / "link"), "s") == tmp_path / "link" / "s"
+    assert new.sweep_dir == resume_dir(str(tmp_path / "link"), "s") == tmp_path / "link" / "s"
 
 
 def test_bad_settings_are_refused_with_one_line(tmp_path):
-    with pytest.raises(sweep.SweepError, match="unknown method 'nope'"):
+    with pytest.raises(SweepError, match="unknown method 'nope'"):
         sweep.run(settings(tmp_path, "x", method="nope"))
-    with pytest.raises(sweep.SweepError, match="--num_tasks: must be positive"):
+    with pytest.raises(SweepError, match="--num_tasks: must be positive"):
         sweep.run(settings(tmp_path, "y", flags={"num_tasks": 0}))
-    with pytest.raises(sweep.SweepError, match="--data .*: no such file"):
+    with pytest.raises(SweepError, match="--data .*: no such file"):
         sweep.run(settings(tmp_path, "z", data=str(tmp_path / "missing.h5")))
-    with pytest.raises(sweep.SweepError, match="a multitask run has no during accuracy"):
+    with pytest.raises(SweepError, match="a multitask run has no during accuracy"):
         sweep.run(settings(tmp_path, "m", method="multitask", metric="during"))
     with pytest.raises(flags.FlagError, match="--flag n_iter: the sweep sets it"):
         flags.parse_flags(["n_iter=3"])

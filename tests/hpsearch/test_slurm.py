@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from ray_cluster import cluster_env, free_port
 
-from hpsearch import cli, records, sweep
+from hpsearch import cli, records
+from hpsearch.settings import SweepSettings, save
 from hpsearch.trial import FINISHED
 
 HERE = Path(__file__).resolve().parent
@@ -151,7 +152,7 @@ def test_bad_input_is_one_line_and_status_2(capsys, monkeypatch, tmp_path, optio
 def test_an_existing_sweep_is_refused_and_resumed(capsys, tmp_path):
     allocation = ["--nodes", "1", "--cpus-per-node", "2", "--time", "01:00:00"]
     (tmp_path / "old").mkdir()
-    sweep.save(sweep.SweepSettings(method="si", name="old", results=str(tmp_path)))
+    save(SweepSettings(method="si", name="old", results=str(tmp_path)))
     new = ["--", "--method", "si", "--results", str(tmp_path), "--name", "old"]
     assert cli.main(["slurm", *allocation, *new]) == 2
     assert "exists: continue it with -- --resume old" in capsys.readouterr().err
@@ -176,7 +177,7 @@ def test_symbolic_links_are_kept_and_a_repeated_flag_is_left_to_the_job_to_warn(
     text = (tmp_path / "results" / "s.sbatch").read_text()
     assert f"--results {tmp_path}/results --name s --data {tmp_path}/d.h5 --address" in text
     (tmp_path / "real" / "s").mkdir()
-    sweep.save(sweep.SweepSettings(method="si", name="s", results=str(tmp_path / "real")))
+    save(SweepSettings(method="si", name="s", results=str(tmp_path / "real")))
     assert cli.main(["slurm", *allocation, "--", "--resume", "s", "--results", str(tmp_path / "results")]) == 0
     text = (tmp_path / "real" / "s.resume.sbatch").read_text()
     assert f"run --resume s --results {tmp_path}/results --address" in text
