@@ -2,7 +2,7 @@
 
 A line is the trial's whole configuration as the study's flags: every flag that differs from its
 default (the method's fixed flags, the sampled ones, --n_iter, --random_seed, --data, ...), and
-never the run folder.  ``cl_rnn.config.from_argv`` parses it back to the same ``Config``, so the
+never the run folder.  ``cl_rnn.rules.from_argv`` parses it back to the same ``Config``, so the
 same seed on the same data gives the same accuracy matrix.
 """
 from __future__ import annotations
