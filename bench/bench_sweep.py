@@ -138,7 +138,7 @@ def main() -> None:
     import ray
 
     from cl_rnn.data.surrogate import write_surrogate
-    from hpsearch import ray_adapter  # noqa: F401 - quiet Ray environment first
+    from hpsearch import ray_env  # noqa: F401 - Ray's quiet environment before Ray loads
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

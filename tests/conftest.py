@@ -33,7 +33,7 @@ def ray_local():
     """One private 2-CPU Ray instance for every in-process sweep of the session."""
     import ray
 
-    from hpsearch import ray_adapter  # noqa: F401 - sets Ray's quiet environment first
+    from hpsearch import ray_env  # noqa: F401 - Ray's quiet environment before Ray loads
 
     if not ray.is_initialized():
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,

@@ -128,8 +128,9 @@ def compute(case: str, data: Path, work: Path) -> dict[str, Any]:
     return run_single(single_cases()[case], data, out)
 
 
-def tiny_data(work: Path) -> Path:
-    return write_surrogate(work / "tiny.h5", seed=0, clips_per_class=100)
+def golden_data(work: Path) -> Path:
+    """The cases' dataset: the surrogate generator at 100 clips per class (coresets of 500 fit a task)."""
+    return write_surrogate(work / "golden.h5", seed=0, clips_per_class=100)
 
 
 # --- comparing -----------------------------------------------------------------------------------------------
@@ -186,7 +187,7 @@ def main(argv: list[str]) -> int:
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        data = tiny_data(work)
+        data = golden_data(work)
         for case in cases:
             problems = action(case, data, work)
             failed += bool(problems)

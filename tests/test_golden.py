@@ -12,7 +12,7 @@ import golden
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return golden.tiny_data(tmp_path_factory.mktemp("golden"))
+    return golden.golden_data(tmp_path_factory.mktemp("golden"))
 
 
 @pytest.mark.filterwarnings("ignore:--use_cuda", "ignore:--use_masks implies")

@@ -23,7 +23,7 @@ def test_the_sampler_seed_defaults_to_the_seed_and_never_changes_the_trials_seed
 
 
 def searcher(sampler: str, seed: int):
-    from hpsearch import ray_adapter  # noqa: F401 - Ray's quiet environment before Ray loads
+    from hpsearch import ray_env  # noqa: F401 - Ray's quiet environment before Ray loads
     from hpsearch.ray_search import searcher
 
     return searcher(TrialPlan("finetune", {"num_tasks": 2, "rnn_arch": "32"}), seed, None, sampler=sampler)
