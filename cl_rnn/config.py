@@ -19,6 +19,10 @@ ACTIVATIONS = ("linear", "sigmoid", "relu", "elu", "tanh")
 TS_WEIGHTINGS = ("none", "last", "last_ten_percent", "unpadded", "discount")
 
 
+class ConfigError(ValueError):
+    """A flag value or a combination of flags that cannot run."""
+
+
 def opt(default: Any, help: str, choices: Sequence[str] | None = None, group: str = "misc"):
     return field(default=default, metadata={"help": help, "choices": choices, "group": group})
 

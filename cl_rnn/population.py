@@ -4,7 +4,7 @@ Members may differ in the flags of ``MEMBER_FLAGS`` (seed, learning rate, weight
 regulariser strengths, mask fraction, criterion, run folder); every other flag must be equal
 (``population_key``).  All members' weights are one [P, W] tensor, trained by one loop: the loss
 gradient (``nets/population_lstm.py``, the single run's kernels member by member), the
-regularisers (``population_methods.py``, vector ops over [P, W]), clipping and Adam
+regularisers (each method's ``Population*`` class, vector ops over [P, W]), clipping and Adam
 (``population_optim.py``, each member's own Adam over its row).  A member's numbers are bit for
 bit those of its single run (same ops, same order).  Each member is still its own run: it draws
 its batches and initial weights from its own generators as its single run would
@@ -36,12 +36,12 @@ from cl_rnn.batches import time_major
 from cl_rnn.config import Config
 from cl_rnn.data.fingerprint import fingerprint
 from cl_rnn.evaluation import accuracy
-from cl_rnn.methods.base import load_tensor_state, tensor_state
+from cl_rnn.methods import registry
+from cl_rnn.methods.base import PopulationRegulariser, load_tensor_state, tensor_state
 from cl_rnn.methods.fisher import empirical_fisher
 from cl_rnn.nets.population_lstm import PopulationLSTM, supports
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
 from cl_rnn.population_members import BestModels, Member, MemberReport
-from cl_rnn.population_methods import PopulationEWC, PopulationOrthogonal, PopulationRegulariser, PopulationSI
 from cl_rnn.population_optim import PopulationAdam, aligned_empty, aligned_rows, clip_by_member_norm, column
 from cl_rnn.results import Result
 from cl_rnn.rules import check
@@ -56,10 +56,11 @@ DRAW_BLOCK = 256  # iterations of batch indices drawn at a time (per member)
 
 def fallback_reason(config: Config) -> str | None:
     """Why ``config`` cannot train in a population (None: it can)."""
-    reasons = [(config.multitask, "--multitask"), (config.hnet_all, "--hnet_all (hypernetwork)"),
-               (config.use_replay, "--use_replay"), (config.store_final_models, "--store_final_models"),
-               (config.use_cuda and torch.cuda.is_available(), "--use_cuda")]
-    for applies, flag in reasons:
+    reason = registry.not_batched(config)
+    if reason:
+        return reason
+    for applies, flag in [(config.store_final_models, "--store_final_models"),
+                          (config.use_cuda and torch.cuda.is_available(), "--use_cuda")]:
         if applies:
             return f"{flag} is not batched"
     if not supports(RecurrentNet(NetSpec.from_config(config))):
@@ -117,22 +118,16 @@ class _Population:
     def _values(self, flag: str) -> list[float]:
         return [getattr(m.config, flag) for m in self.active]
 
-    def _column(self, flag: str, times: float = 1.0) -> torch.Tensor:
+    def column(self, flag: str, times: float = 1.0) -> torch.Tensor:
         """A flag per member as a [P, 1] column; ``times`` scales it in double first (as Python
         scalars are, in the single run's arithmetic), then it is rounded to float32."""
         return column([times * v for v in self._values(flag)], self.theta)
 
     def _regularisers(self) -> list[PopulationRegulariser]:
-        config, found = self.config, []
-        if config.use_ewc:
-            found.append(PopulationEWC(self._column("ewc_lambda", 0.5), self._column("ewc_lambda"), config.ewc_gamma))
-        if config.use_si:
-            found.append(PopulationSI(self._column("si_lambda"), self._column("si_lambda", 2.0),
-                                      config.si_task_loss_only, self.theta))
-        if any(m.config.orthogonal_hh_reg > 0 for m in self.active):
-            found.append(PopulationOrthogonal(self._column("orthogonal_hh_reg"), self._column("orthogonal_hh_reg", 4.0),
-                                              self.net.offsets("rnn0.w_hh"), self.net.spec.rnn[0]))
-        return found
+        """Each extra that a member selects (a member whose strength is off gets a zero column)."""
+        extras = [spec for spec in registry.methods().values() if spec.role == "extra"]
+        return [spec.batched(self) for spec in sorted(extras, key=lambda spec: spec.order)
+                if any(spec.selected(m.config) for m in self.active)]
 
     def run(self) -> list[Result | TrainingDiverged]:
         for t in range(self.first_task, self.config.num_tasks):
@@ -205,7 +200,7 @@ class _Population:
         draws = [m.draws(len(y)) for m in self.active]
         self.optimizer = PopulationAdam(self.theta, self._values("lr"), self._values("adam_beta1"),
                                         self._values("weight_decay"))
-        self.max_norm = self._column("clip_grad_norm")
+        self.max_norm = self.column("clip_grad_norm")
         self.clipped = self.max_norm != -1
         self.grad = aligned_empty(*self.theta.shape, self.theta)
         self.best = BestModels(self.theta) if self.config.use_best_models else None

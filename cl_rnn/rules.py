@@ -12,12 +12,10 @@ import math
 import warnings
 from typing import Sequence
 
-from cl_rnn.config import FIELDS, Config, build_parser
+from cl_rnn.config import FIELDS, Config, ConfigError, build_parser
+from cl_rnn.methods import registry
 
-
-class ConfigError(ValueError):
-    """A flag value or a combination of flags that cannot run."""
-
+__all__ = ["ConfigError", "check", "check_data", "criterion_stop", "during_criteria", "from_argv", "int_list"]
 
 # Flags of code paths that no published line uses; cl-rnn refuses them when changed.
 UNSUPPORTED = {
@@ -54,18 +52,6 @@ UNSUPPORTED_FLAGS = {
     "calc_hnet_reg_targets_online": "online hypernetwork targets",
     "last_task_only": "training on the last task only",
 }
-
-# The study's mutually exclusive flags: (flag, flag) pairs that it rejects.
-EXCLUSIVE = [
-    ("train_from_scratch", "multitask"), ("train_from_scratch", "use_ewc"), ("train_from_scratch", "use_si"),
-    ("multitask", "use_ewc"), ("multitask", "use_si"), ("use_ewc", "use_si"),
-    ("use_masks", "use_context_mod"), ("use_masks", "context_mod_inputs"),
-    ("hnet_all", "use_masks"), ("hnet_all", "use_ewc"), ("hnet_all", "use_si"), ("hnet_all", "multitask"),
-    ("use_replay", "use_si"), ("use_replay", "use_ewc"), ("use_replay", "use_context_mod"),
-    ("use_replay", "use_masks"), ("use_replay", "multitask"), ("use_replay", "train_from_scratch"),
-    ("use_masks", "multitask"), ("hnet_all", "use_replay"),
-]
-
 
 def int_list(text: str, flag: str) -> list[int]:
     """Parse a comma list such as ``--rnn_arch="32,32"``; empty text is an empty list."""
@@ -113,10 +99,6 @@ def _check_unsupported(config: Config) -> None:
     for name, what in UNSUPPORTED_FLAGS.items():
         if getattr(config, name) != FIELDS[name].default:
             raise ConfigError(f"--{name}: cl-rnn does not implement {what}")
-    if config.use_replay and config.coreset_size <= 0:
-        raise ConfigError("--use_replay: cl-rnn implements coreset replay only; set --coreset_size > 0")
-    if config.hnet_all and not (config.use_new_hnet and config.nh_hnet_type == "chunked_hmlp"):
-        raise ConfigError("--hnet_all: cl-rnn implements --use_new_hnet --nh_hnet_type=chunked_hmlp only")
 
 
 def _check_finite(config: Config) -> None:
@@ -168,10 +150,11 @@ def _check_ranges(config: Config) -> None:
     during_criteria(config)
 
 
-def _check_exclusive(config: Config) -> None:
-    for a, b in EXCLUSIVE:
-        if getattr(config, a) and getattr(config, b):
-            raise ConfigError(f"--{a}: cannot be combined with --{b}")
+def _check_methods(config: Config) -> None:
+    """What the methods declare (``cl_rnn.methods.registry``): their own rules, then the study's exclusions."""
+    reason = registry.refusal(config)
+    if reason:
+        raise ConfigError(reason)
 
 
 def _warn(config: Config) -> None:
@@ -211,7 +194,7 @@ def check(config: Config) -> Config:
             raise ConfigError(f"--{f.name}: invalid choice {getattr(config, f.name)!r}")
     _check_finite(config)
     _check_unsupported(config)
-    _check_exclusive(config)
+    _check_methods(config)
     _check_ranges(config)
     _warn(config)
     return config

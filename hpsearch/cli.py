@@ -26,11 +26,23 @@ def spaces(args: argparse.Namespace) -> int:
     for name in names:
         space = search_spaces.load(name)
         print(f"{name}: {space.summary}")
-        print(f"  fixed:   {' '.join(to_argv(Config().replace(**space.fixed)))}")
-        print(f"  population: {_population_text(Config().replace(**space.fixed))}")
+        config = Config().replace(**space.fixed)
+        print(f"  fixed:   {' '.join(to_argv(config))}")
+        print(f"  methods: {_methods_text(config)}")
+        print(f"  population: {_population_text(config)}")
         for param, distribution in search_spaces.parameters(space).items():
             print(f"  {param:<22} {_distribution_text(distribution)}")
     return 0
+
+
+def _methods_text(config: Any) -> str:
+    """The registered methods (cl_rnn.methods.registry) that the fixed flags select."""
+    from cl_rnn.methods import registry
+
+    chosen = registry.selected(config)
+    if not any(spec.role == "source" for spec in chosen):
+        chosen = [registry.get("finetune"), *chosen]
+    return ", ".join(f"{spec.name} ({spec.role})" for spec in chosen)
 
 
 def _population_text(config: Any) -> str:

@@ -11,6 +11,8 @@ from typing import Any, Callable, Mapping
 
 from optuna.trial import BaseTrial
 
+from cl_rnn.methods import registry
+
 BATCH_SIZES = [32, 64, 128, 256]
 CLIP_GRAD_NORMS = [-1.0, 0.5, 1.0, 5.0]
 RNN_ARCHS = ["8", "16", "32", "64", "128", "256"]
@@ -20,6 +22,14 @@ RNN_ARCHS = ["8", "16", "32", "64", "128", "256"]
 GATES: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "use_orthogonal_hh_reg": lambda flags: flags.get("orthogonal_hh_reg", -1.0) != -1.0,
 }
+
+
+def selecting(*methods: str) -> dict[str, Any]:
+    """The flags that select ``methods`` (names in ``cl_rnn.methods.registry``): a space's FIXED starts here."""
+    flags: dict[str, Any] = {}
+    for name in methods:
+        flags.update(registry.get(name).selecting_flags())
+    return flags
 
 
 def training(trial: BaseTrial) -> dict[str, Any]:

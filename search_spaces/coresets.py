@@ -5,9 +5,9 @@ from typing import Any
 
 from optuna.trial import BaseTrial
 
-from search_spaces._common import best_models, training
+from search_spaces._common import best_models, selecting, training
 
-FIXED = {"use_replay": True, "multi_head": True}
+FIXED = {**selecting("replay"), "multi_head": True}
 
 
 def suggest(trial: BaseTrial) -> dict[str, Any]:

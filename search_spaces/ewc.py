@@ -5,9 +5,9 @@ from typing import Any
 
 from optuna.trial import BaseTrial
 
-from search_spaces._common import training
+from search_spaces._common import selecting, training
 
-FIXED = {"use_ewc": True, "multi_head": True}
+FIXED = {**selecting("ewc"), "multi_head": True}
 
 
 def ewc(trial: BaseTrial) -> dict[str, Any]:

@@ -5,10 +5,10 @@ from typing import Any
 
 from optuna.trial import BaseTrial
 
-from search_spaces._common import training
+from search_spaces._common import selecting, training
 from search_spaces.ewc import ewc
 
-FIXED = {"use_ewc": True, "multi_head": True, "input_task_identity": True}
+FIXED = {**selecting("ewc", "task_identity"), "multi_head": True}
 
 
 def suggest(trial: BaseTrial) -> dict[str, Any]:

@@ -5,10 +5,10 @@ from typing import Any
 
 from optuna.trial import BaseTrial
 
-from search_spaces._common import training
+from search_spaces._common import selecting, training
 
 # The study's line also zeroes the EWC/SI strengths; inert here, kept so exports match it.
-FIXED = {"train_from_scratch": True, "si_lambda": 0.0, "ewc_lambda": 0.0, "ewc_gamma": 0.0, "n_fisher": 0}
+FIXED = {**selecting("from_scratch"), "si_lambda": 0.0, "ewc_lambda": 0.0, "ewc_gamma": 0.0, "n_fisher": 0}
 
 
 def suggest(trial: BaseTrial) -> dict[str, Any]:

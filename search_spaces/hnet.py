@@ -5,9 +5,9 @@ from typing import Any
 
 from optuna.trial import BaseTrial
 
-from search_spaces._common import training
+from search_spaces._common import selecting, training
 
-FIXED = {"hnet_all": True, "use_new_hnet": True, "nh_hnet_type": "chunked_hmlp", "multi_head": True}
+FIXED = {**selecting("hnet"), "multi_head": True}
 
 
 def hypernetwork(trial: BaseTrial) -> dict[str, Any]:

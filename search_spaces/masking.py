@@ -5,11 +5,10 @@ from typing import Any
 
 from optuna.trial import BaseTrial
 
-from search_spaces._common import training
+from search_spaces._common import selecting, training
 
 # The study's line also sets si_lambda=0 (inert without --use_si), kept so exports match it.
-FIXED = {"use_masks": True, "multi_head": True, "no_context_mod_outputs": True, "dont_softplus_gains": True,
-         "si_lambda": 0.0}
+FIXED = {**selecting("masks"), "multi_head": True, "si_lambda": 0.0}
 
 
 def mask(trial: BaseTrial) -> dict[str, Any]:

@@ -5,9 +5,9 @@ from typing import Any
 
 from optuna.trial import BaseTrial
 
-from search_spaces._common import orthogonal, training
+from search_spaces._common import orthogonal, selecting, training
 
-FIXED = {"multitask": True, "multi_head": True}
+FIXED = {**selecting("multitask"), "multi_head": True}
 
 
 def suggest(trial: BaseTrial) -> dict[str, Any]:

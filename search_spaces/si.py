@@ -5,9 +5,9 @@ from typing import Any
 
 from optuna.trial import BaseTrial
 
-from search_spaces._common import training
+from search_spaces._common import selecting, training
 
-FIXED = {"use_si": True, "multi_head": True}
+FIXED = {**selecting("si"), "multi_head": True}
 
 
 def si(trial: BaseTrial) -> dict[str, Any]:

@@ -23,7 +23,7 @@ combines one source with any number of extras: masking + SI, EWC + task identity
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -157,6 +157,42 @@ class Composite(Method):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for k, member in enumerate(self.members):
             member.load_state_dict(state[f"{k}:{member.name}"])
+
+
+class PopulationRegulariser:
+    """An extra's hooks in a population: state as [P, W] tensors, strengths as [P, 1] columns.
+
+    It adds its closed-form gradient to the population's gradient buffer with the same elementwise
+    arithmetic as its single-run autograd node, so a member's numbers are its single run's, and returns
+    the per-member penalty values for the divergence check.  ``keep(index)`` drops stopped members.
+    """
+
+    #: set True to get the task loss's gradient before the penalties are added (SI, task loss only)
+    wants_task_grads = False
+
+    def add_grad(self, theta: torch.Tensor, grad: torch.Tensor, task: int) -> torch.Tensor | None:
+        """Add the penalty's gradient to ``grad``; per-member penalty values [P], or None (no penalty)."""
+        return None
+
+    def before_task(self, theta: torch.Tensor, task: int) -> None:
+        pass
+
+    def after_task_loss(self, grad: torch.Tensor) -> None:
+        pass
+
+    def before_step(self, theta: torch.Tensor, grad: torch.Tensor, optimizer: Any) -> None:
+        pass
+
+    def after_step(self, theta: torch.Tensor, grad: torch.Tensor) -> None:
+        pass
+
+    def after_task(self, theta: torch.Tensor, task: int, last: bool, fisher: Callable[[], torch.Tensor]) -> None:
+        pass
+
+    def keep(self, index: torch.Tensor) -> None:
+        for name, value in vars(self).items():
+            if isinstance(value, torch.Tensor) and value.dim() == 2:
+                setattr(self, name, value[index])
 
 
 def _is_state(value: Any) -> bool:

@@ -14,9 +14,10 @@ import numpy as np
 import torch
 
 from cl_rnn.config import Config
-from cl_rnn.methods.base import Method
+from cl_rnn.methods.base import Method, PopulationRegulariser
 from cl_rnn.methods.fisher import empirical_fisher
-from cl_rnn.methods.quadratic import main_net_vector, quadratic_penalty
+from cl_rnn.methods.quadratic import add_quadratic_grad, main_net_vector, quadratic_penalty
+from cl_rnn.methods.registry import MethodSpec
 from cl_rnn.nets.rnn import RecurrentNet
 
 
@@ -61,3 +62,33 @@ def fisher_samples(n_fisher: int, available: int, rng: np.random.RandomState | N
     if n_fisher == -1 or n_fisher >= available:
         return torch.arange(available)
     return torch.from_numpy((rng or np.random).permutation(available)[:n_fisher])
+
+
+class PopulationEWC(PopulationRegulariser):
+    """Online EWC: F <- F_new + gamma F (after every task but the last), anchor <- theta.
+
+    ``half``: lambda / 2 per member (the penalty's factor); ``twice``: lambda (its gradient's)."""
+
+    def __init__(self, half: torch.Tensor, twice: torch.Tensor, gamma: float):
+        self.half, self.twice, self.gamma = half, twice, gamma
+        self.fisher: torch.Tensor | None = None
+        self.anchor: torch.Tensor | None = None
+
+    def add_grad(self, theta, grad, task):
+        if self.fisher is None:
+            return None
+        return add_quadratic_grad(theta, self.anchor, self.fisher, self.half, self.twice, grad)
+
+    def after_task(self, theta, task, last, fisher):
+        if last:
+            return
+        fresh = fisher()
+        self.fisher = fresh if self.fisher is None else fresh + self.gamma * self.fisher
+        self.anchor = theta.clone()
+
+
+SPEC = MethodSpec("ewc", flag="use_ewc", role="extra", order=10, excludes=("si",),
+                  build=lambda config, net, source: OnlineEWC(net, source, config),
+                  batched=lambda pop: PopulationEWC(pop.column("ewc_lambda", 0.5), pop.column("ewc_lambda"),
+                                                    pop.config.ewc_gamma),
+                  summary="Online EWC: a Fisher-weighted quadratic penalty anchors earlier tasks' weights")

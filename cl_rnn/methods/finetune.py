@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from cl_rnn.methods.base import Method
+from cl_rnn.methods.registry import MethodSpec
 from cl_rnn.nets.rnn import RecurrentNet
 
 
@@ -26,3 +27,11 @@ class FineTune(Method):
 
     def weights(self, task: int) -> torch.Tensor:
         return self.theta
+
+
+def build(config, net: RecurrentNet, device: torch.device) -> FineTune:
+    return FineTune.fresh(net, config.orthogonal_hh_init, device)
+
+
+SPEC = MethodSpec("finetune", flag=None, role="source", build=build,
+                  summary="the main net's own weights, trained on every task in turn (the default source)")

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from cl_rnn.config import Config
 from cl_rnn.methods.base import Method, load_tensor_state, tensor_state
+from cl_rnn.methods.registry import MethodSpec
 from cl_rnn.nets.hnet import ChunkedHypernet, HnetSpec, affine
 from cl_rnn.nets.matmul import matmul_nt
 from cl_rnn.nets.rnn import RecurrentNet
@@ -200,3 +201,16 @@ def regulated_region(net: RecurrentNet, task: int) -> torch.Tensor:
         rows[:heads] = 0
         rows[own] = 1
     return region
+
+
+def _implemented(config: Config) -> str | None:
+    if config.use_new_hnet and config.nh_hnet_type == "chunked_hmlp":
+        return None
+    return "--hnet_all: cl-rnn implements --use_new_hnet --nh_hnet_type=chunked_hmlp only"
+
+
+SPEC = MethodSpec("hnet", flag="hnet_all", role="source", excludes=("ewc", "si", "replay"),
+                  implies={"use_new_hnet": True, "nh_hnet_type": "chunked_hmlp"}, check=_implemented,
+                  not_batched="--hnet_all (hypernetwork) is not batched",
+                  build=lambda config, net, device: Hypernetwork.from_config(config, net, device),
+                  summary="a chunked hypernetwork generates all main-net weights from task embeddings")

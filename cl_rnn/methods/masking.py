@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from cl_rnn.methods.finetune import FineTune
+from cl_rnn.methods.registry import MethodSpec
 from cl_rnn.nets.masks import make_masks
 from cl_rnn.nets.rnn import RecurrentNet
 
@@ -35,3 +36,10 @@ class Masking(FineTune):
 
     def unit_gains(self, task: int) -> list[torch.Tensor | None]:
         return self.masks[task]
+
+
+SPEC = MethodSpec("masks", flag="use_masks", role="source", excludes=("hnet", "replay"),
+                  implies={"no_context_mod_outputs": True, "dont_softplus_gains": True},
+                  build=lambda config, net, device: Masking.fresh_masked(
+                      net, config.orthogonal_hh_init, config.mask_fraction, config.random_seed, device),
+                  summary="a fixed random binary mask of the recurrent units per task")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from cl_rnn.methods.base import Method
+from cl_rnn.methods.base import Method, PopulationRegulariser
+from cl_rnn.methods.registry import MethodSpec
 from cl_rnn.nets.rnn import RecurrentNet
 
 
@@ -53,3 +54,30 @@ class OrthogonalPenalty(Method):
 
     def penalty(self, task: int) -> torch.Tensor:
         return _OrthoPenalty.apply(self.source.weights(task), self.spans, self.strength)
+
+
+class PopulationOrthogonal(PopulationRegulariser):
+    """lambda * sum over the gate blocks W of ||W W^T - I||_F^2; members with lambda <= 0 get none."""
+
+    def __init__(self, strength: torch.Tensor, four_times: torch.Tensor, w_hh: tuple[int, int], hidden: int):
+        self.strength, self.four_times = strength.clamp(min=0), four_times.clamp(min=0)
+        self.w_hh, self.hidden = w_hh, hidden
+
+    def add_grad(self, theta, grad, task):
+        start, end = self.w_hh
+        members, h = theta.shape[0], self.hidden
+        blocks = theta[:, start:end].reshape(members * 4, h, h)
+        gram = torch.bmm(blocks, blocks.transpose(1, 2))
+        gram.diagonal(dim1=1, dim2=2).sub_(1.0)
+        values = self.strength.view(-1) * gram.pow(2).view(members, -1).sum(1)
+        block_grad = torch.bmm(gram, blocks).view(members, -1).mul_(self.four_times)  # as ortho.py's backward
+        grad[:, start:end].add_(block_grad)
+        return values
+
+
+SPEC = MethodSpec("ortho_reg", flag="orthogonal_hh_reg", role="extra", order=30,
+                  build=lambda config, net, source: OrthogonalPenalty(net, source, config.orthogonal_hh_reg),
+                  batched=lambda pop: PopulationOrthogonal(pop.column("orthogonal_hh_reg"),
+                                                           pop.column("orthogonal_hh_reg", 4.0),
+                                                           pop.net.offsets("rnn0.w_hh"), pop.net.spec.rnn[0]),
+                  summary="the orthogonality penalty on the hidden-to-hidden gate blocks")

@@ -29,6 +29,16 @@ def quadratic_penalty(theta: torch.Tensor, anchor: torch.Tensor, importance: tor
     return _Quadratic.apply(theta, anchor, importance, strength)
 
 
+def add_quadratic_grad(theta, anchor, importance, strength, twice, grad) -> torch.Tensor:
+    """strength * sum importance (theta - anchor)^2 per member; its gradient, ``weighted * twice`` with
+    ``twice`` = float32(2 strength) as in ``_Quadratic``'s backward, is added to ``grad``."""
+    diff = theta - anchor
+    weighted = diff * importance
+    values = strength.view(-1) * torch.einsum("pw,pw->p", weighted, diff)
+    grad.add_(weighted * twice)
+    return values
+
+
 def main_net_vector(source, num_params: int) -> torch.Tensor:
     """The source's single trainable flat main-net vector (what EWC and SI regularise)."""
     params = source.parameters()

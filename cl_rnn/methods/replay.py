@@ -21,8 +21,9 @@ import torch.nn.functional as F
 
 from cl_rnn.batches import time_major
 from cl_rnn.methods.base import Method
+from cl_rnn.methods.registry import MethodSpec
 from cl_rnn.nets.rnn import RecurrentNet
-from cl_rnn.rules import ConfigError
+from cl_rnn.config import ConfigError
 
 TEMPERATURE = 2.0
 
@@ -93,3 +94,16 @@ class CoresetReplay(Method):
         self.coreset_indices.append(chosen)
         device = self.source.parameters()[0].device
         self.coresets.append(time_major(data.x_train[torch.from_numpy(chosen)], device))
+
+
+def _coresets(config) -> str | None:
+    if config.coreset_size > 0:
+        return None
+    return "--use_replay: cl-rnn implements coreset replay only; set --coreset_size > 0"
+
+
+SPEC = MethodSpec("replay", flag="use_replay", role="extra", order=40, excludes=("ewc", "si"), check=_coresets,
+                  not_batched="--use_replay is not batched",
+                  build=lambda config, net, source: CoresetReplay(
+                      net, source, config.coreset_size, config.replay_distill_reg, config.batch_size),
+                  summary="coreset replay: a few stored samples of each earlier task, distilled")

@@ -14,8 +14,9 @@ import math
 import torch
 
 from cl_rnn.adam import Adam
-from cl_rnn.methods.base import Method
-from cl_rnn.methods.quadratic import main_net_vector, quadratic_penalty
+from cl_rnn.methods.base import Method, PopulationRegulariser
+from cl_rnn.methods.quadratic import add_quadratic_grad, main_net_vector, quadratic_penalty
+from cl_rnn.methods.registry import MethodSpec
 
 DAMPING = 1e-3
 
@@ -109,3 +110,57 @@ def add_adam_path(omega: torch.Tensor, optimizer: Adam, param: torch.Tensor, gra
     m = torch.lerp(state["exp_avg"], seen, 1 - beta1)
     u = torch.addcmul(state["exp_avg_sq"], seen, seen, value=(1 - beta2) / beta2).sqrt_().add_(group["eps"] / scale)
     omega.addcdiv_(m.mul_(grad), u, value=group["lr"] / (1 - beta1 ** step) / scale)
+
+
+class PopulationSI(PopulationRegulariser):
+    """Synaptic Intelligence: the path integral omega per member, importances after each task."""
+
+    def __init__(self, strength: torch.Tensor, twice: torch.Tensor, task_loss_only: bool, theta: torch.Tensor):
+        self.strength, self.twice = strength, twice
+        self.wants_task_grads = task_loss_only
+        self.omega = torch.zeros_like(theta)
+        self.start = theta.clone()
+        self.importance: torch.Tensor | None = None
+        self.anchor: torch.Tensor | None = None
+        self._task_grad: torch.Tensor | None = None
+        self._before: torch.Tensor | None = None
+
+    def add_grad(self, theta, grad, task):
+        if self.importance is None:
+            return None
+        return add_quadratic_grad(theta, self.anchor, self.importance, self.strength, self.twice, grad)
+
+    def before_task(self, theta, task):
+        self.start = theta.clone()
+        self.omega.zero_()
+
+    def after_task_loss(self, grad):
+        self._task_grad = grad.clone()
+
+    def before_step(self, theta, grad, optimizer):
+        if self.wants_task_grads:  # with the update each member's Adam would make from the task loss alone
+            for omega, member, row, task_grad in zip(self.omega.unbind(0), optimizer.members, optimizer.rows,
+                                                     self._task_grad.unbind(0)):
+                add_adam_path(omega, member, row, task_grad)
+        else:
+            self._before = theta.clone()
+
+    def after_step(self, theta, grad):
+        if not self.wants_task_grads:
+            self.omega.addcmul_(grad, theta - self._before, value=-1)
+
+    def after_task(self, theta, task, last, fisher):
+        if last:
+            return
+        gained = (self.omega / ((theta - self.start).pow(2) + DAMPING)).clamp_(min=0)
+        self.importance = gained if self.importance is None else self.importance + gained
+        self.anchor = theta.clone()
+        self.omega.zero_()
+
+
+SPEC = MethodSpec("si", flag="use_si", role="extra", order=20,
+                  build=lambda config, net, source: SynapticIntelligence(
+                      source, config.si_lambda, config.si_task_loss_only, config.num_tasks, net.num_params),
+                  batched=lambda pop: PopulationSI(pop.column("si_lambda"), pop.column("si_lambda", 2.0),
+                                                   pop.config.si_task_loss_only, pop.theta),
+                  summary="Synaptic Intelligence: a quadratic penalty weighted by each weight's path integral")

@@ -22,6 +22,7 @@ def test_spaces_of_one_method(capsys):
     assert cli.main(["spaces", "--method", "hnet"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("hnet: ") and "--nh_hnet_type=chunked_hmlp" in out and "beta" in out
+    assert "methods: hnet (source)" in out and "single runs (--hnet_all (hypernetwork) is not batched)" in out
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -1,0 +1,135 @@
+"""The method registry: every continual-learning method declares itself once, as ``SPEC`` in its module.
+
+A module of ``cl_rnn.methods`` that defines ``SPEC = MethodSpec(...)`` is a method: discovery is
+:func:`pkgutil.iter_modules` over the package, as for ``search_spaces``.  A spec says which flag
+selects the method, which methods it cannot be combined with (the study's exclusions, declared on
+either side), what else it requires, whether a population can batch it, and how to build it.  What
+asks "which method is this?" reads the registry: the flag rules (``cl_rnn.rules``),
+``build_method``, the population's fallback reasons and regularisers, the search spaces' fixed
+flags and ``hpsearch spaces``.
+
+Roles: a *source* supplies the main net's weights (one per run; fine-tuning's own when none is
+selected), an *extra* is a regulariser watching the source (its ``order`` fixes where its penalty
+adds up, which the numbers depend on), a *schedule* changes how the trainer walks the tasks, an
+*input* changes what the network sees.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping
+
+from cl_rnn.config import FIELDS, Config
+
+Role = Literal["source", "extra", "schedule", "input"]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str  # as search spaces, results and ``hpsearch spaces`` name it
+    flag: str | None  # the Config field that selects it: a switch, or a strength that selects it when > 0
+    #                   (None: fine-tuning, the source when no other is selected)
+    role: Role
+    summary: str
+    excludes: tuple[str, ...] = ()  # names of methods it cannot be combined with (either side may declare)
+    implies: Mapping[str, Any] = field(default_factory=dict)  # other flags it needs (the search spaces set them)
+    check: Callable[[Config], str | None] | None = None  # a further rule: the refusal's one line, or None
+    not_batched: str | None = None  # why a population cannot train it; None: it batches
+    order: int = 0  # extras: penalties add in increasing order
+    build: Callable[..., Any] | None = None  # source: (config, net, device); extra: (config, net, source)
+    batched: Callable[..., Any] | None = None  # extra in a population: (population) -> its regulariser
+
+    def selected(self, config: Config) -> bool:
+        if self.flag is None:
+            return False
+        value = getattr(config, self.flag)
+        return value if isinstance(value, bool) else value > 0
+
+    def selecting_flags(self) -> dict[str, Any]:
+        """The flags that make a run this method: its switch and what it implies."""
+        if self.flag is None:
+            return dict(self.implies)
+        if FIELDS[self.flag].type not in ("bool", bool):
+            raise ValueError(f"method {self.name}: selected by the strength --{self.flag}, not by a switch")
+        return {self.flag: True, **self.implies}
+
+
+class RegistryError(ValueError):
+    """A malformed method module or an unknown method name; one line."""
+
+
+@functools.cache
+def methods() -> dict[str, MethodSpec]:
+    """Every registered method by name, in discovery order (module name)."""
+    import cl_rnn.methods as package
+
+    found: dict[str, MethodSpec] = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        spec = getattr(importlib.import_module(f"{package.__name__}.{info.name}"), "SPEC", None)
+        if spec is None:
+            continue
+        _check_spec(info.name, spec, found)
+        found[spec.name] = spec
+    for spec in found.values():
+        unknown = sorted(set(spec.excludes) - set(found))
+        if unknown:
+            raise RegistryError(f"method {spec.name}: excludes unknown methods {unknown}")
+    return found
+
+
+def _check_spec(module: str, spec: Any, found: Mapping[str, MethodSpec]) -> None:
+    where = f"cl_rnn/methods/{module}.py"
+    if not isinstance(spec, MethodSpec):
+        raise RegistryError(f"{where}: SPEC must be a MethodSpec")
+    if spec.name in found:
+        raise RegistryError(f"{where}: a method named {spec.name!r} is registered twice")
+    unknown = sorted({spec.flag, *spec.implies} - {None, *FIELDS})
+    if unknown:
+        raise RegistryError(f"{where}: names unknown flags {unknown}")
+    if spec.role in ("source", "extra") and spec.build is None:
+        raise RegistryError(f"{where}: a {spec.role} needs a build function")
+    if spec.role == "extra" and spec.not_batched is None and spec.batched is None:
+        raise RegistryError(f"{where}: an extra that batches needs a batched function (or a not_batched reason)")
+
+
+def get(name: str) -> MethodSpec:
+    known = methods()
+    if name not in known:
+        raise RegistryError(f"unknown method {name!r}; known: {', '.join(known)}")
+    return known[name]
+
+
+def selected(config: Config) -> list[MethodSpec]:
+    """The methods ``config`` selects, extras in their order."""
+    return sorted((s for s in methods().values() if s.selected(config)), key=lambda s: s.order)
+
+
+def exclusions() -> list[tuple[MethodSpec, MethodSpec]]:
+    """Each pair of methods that cannot be combined, once, in registry order."""
+    specs = list(methods().values())
+    return [(a, b) for i, a in enumerate(specs) for b in specs[i + 1:]
+            if b.name in a.excludes or a.name in b.excludes]
+
+
+def refusal(config: Config) -> str | None:
+    """The one-line reason the selected methods cannot run together (or one of them cannot run), or None."""
+    chosen = selected(config)
+    names = {s.name for s in chosen}
+    for spec in chosen:
+        reason = spec.check(config) if spec.check else None
+        if reason:
+            return reason
+    for a, b in exclusions():
+        if a.name in names and b.name in names:
+            return f"--{a.flag}: cannot be combined with --{b.flag}"
+    return None
+
+
+def not_batched(config: Config) -> str | None:
+    """Why a population cannot train ``config``'s methods, or None."""
+    for spec in selected(config):
+        if spec.not_batched:
+            return spec.not_batched
+    return None
