@@ -167,3 +167,19 @@ def check_same_data(saved: str, fingerprint: str, source: str, where: Path) -> N
 
 def remove(run_folder: Path) -> None:
     shutil.rmtree(Path(run_folder) / FOLDER, ignore_errors=True)
+
+
+def population_state(path: Path | None, configs: list[Config]) -> dict[str, Any] | None:
+    """A population's saved state to continue from (``cl_rnn.population``), or None;
+    ``CheckpointMismatch`` when it holds other configurations."""
+    if path is None or not path.is_file():
+        return None
+    saved = read_payload(path)
+    changed = [f"member {k}: {diff}" for k, (old, config) in enumerate(zip(saved["configs"], configs))
+               for diff in differences(old, config)]
+    if len(saved["configs"]) != len(configs) or changed:
+        raise CheckpointMismatch(
+            f"{path}: holds a population of other flags ({', '.join(changed[:3]) or 'another size'}); "
+            "remove it to start afresh")
+    return saved
+

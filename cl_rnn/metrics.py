@@ -38,6 +38,15 @@ def final(matrix: np.ndarray) -> list[float]:
     return [float(v) for v in matrix[n - 1, :width]]
 
 
+def task_metrics(matrix: np.ndarray, t: int, multitask: bool, last: bool) -> dict:
+    """What a run reports after task ``t`` (a sweep trial's metrics); a multitask run has one row, no during."""
+    row = matrix[0 if multitask else t]
+    during_values = [] if multitask else during(matrix)
+    return {"task": t, "accuracy_row": [float(v) for v in row], "during": during_values,
+            "during_mean": float(np.mean(during_values)) if during_values else float("nan"),
+            "final_mean": float(np.mean(row[:t + 1])), "finished": last}
+
+
 def forgetting(matrix: np.ndarray) -> list[float]:
     """During minus final accuracy per trained task (0 for the last trained task)."""
     return [d - f for d, f in zip(during(matrix), final(matrix))]

@@ -98,7 +98,7 @@ class _Population:
                  checkpoint: Path | None = None):
         self.config = first = configs[0]
         self.report, self.checkpoint = report, checkpoint
-        saved = _resumable(checkpoint, configs)
+        saved = checkpoints.population_state(checkpoint, configs)
         self.tasks = run_tasks(first, tasks)
         self.data_fingerprint = fingerprint(self.tasks)
         if saved is not None:  # before anything else: a population never continues on other data
@@ -107,7 +107,8 @@ class _Population:
         self.net = RecurrentNet(NetSpec.from_config(first, input_size=self.tasks[0].x_train.shape[2]))
         self.lstm = PopulationLSTM(self.net, first.ts_weighting, self.tasks[0].x_train.shape[1])
         started = time.perf_counter()
-        self.members = [Member(k, c, self.net, started, reuse=saved is not None) for k, c in enumerate(configs)]
+        self.members = [Member(k, c, self.net, started, self.data_fingerprint, reuse=saved is not None)
+                        for k, c in enumerate(configs)]
         self.active = list(self.members)
         self.theta = aligned_rows(torch.stack([m.fresh_weights() for m in self.members]))
         self.regularisers = self._regularisers()
@@ -285,18 +286,4 @@ class _Population:
         for reg in self.regularisers:
             reg.keep(index)
         return index
-
-
-def _resumable(path: Path | None, configs: list[Config]) -> dict[str, Any] | None:
-    """The saved state to continue from, or None; ``CheckpointMismatch`` for other configurations."""
-    if path is None or not path.is_file():
-        return None
-    saved = checkpoints.read_payload(path)
-    changed = [f"member {k}: {diff}" for k, (old, config) in enumerate(zip(saved["configs"], configs))
-               for diff in checkpoints.differences(old, config)]
-    if len(saved["configs"]) != len(configs) or changed:
-        raise checkpoints.CheckpointMismatch(
-            f"{path}: holds a population of other flags ({', '.join(changed[:3]) or 'another size'}); "
-            "remove it to start afresh")
-    return saved
 

@@ -20,10 +20,10 @@ from cl_rnn.config import Config
 from cl_rnn.methods.base import Method
 from cl_rnn.methods.build import build_method
 from cl_rnn.methods.ewc import fisher_samples
-from cl_rnn.metrics import during, final, overview
+from cl_rnn.metrics import task_metrics
 from cl_rnn.nets.masks import make_masks
 from cl_rnn.nets.rnn import RecurrentNet
-from cl_rnn.results import Result, RunFolder
+from cl_rnn.results import Result, RunFolder, run_result
 from cl_rnn.rules import criterion_stop
 from cl_rnn.train import TrainingDiverged
 
@@ -46,9 +46,11 @@ class _View(Method):
 
 
 class Member:
-    def __init__(self, index: int, config: Config, net: RecurrentNet, started: float, reuse: bool = False):
+    def __init__(self, index: int, config: Config, net: RecurrentNet, started: float, data_fingerprint: str,
+                 reuse: bool = False):
         """``reuse``: continue in the member's run folder (a resumed population)."""
         self.index, self.config, self.net, self.started = index, config, net, started
+        self.data_fingerprint = data_fingerprint
         self.folder = RunFolder(config, reuse=reuse)
         self.numpy_rng = np.random.RandomState(config.random_seed)
         self.torch_rng = torch.Generator().manual_seed(config.random_seed)
@@ -114,10 +116,7 @@ class Member:
         self.matrix[t] = row
         last = t == self.config.num_tasks - 1
         self.folder.write(self.result(finished=last), self.config.random_seed)
-        during_values = during(self.matrix)
-        metrics = {"task": t, "accuracy_row": [float(v) for v in row], "during": during_values,
-                   "during_mean": float(np.mean(during_values)), "final_mean": float(np.mean(row[:t + 1])),
-                   "finished": last}
+        metrics = task_metrics(self.matrix, t, multitask=False, last=last)
         log.info("member %d, task %d: during %.2f%%, mean final %.2f%%", self.index, t, row[t],
                  metrics["final_mean"])
         reason = criterion_stop(self.config, t, row[t])
@@ -130,13 +129,9 @@ class Member:
         self.folder.write(self.result(finished=False), self.config.random_seed)
 
     def result(self, finished: bool) -> Result:
-        config = self.config
-        summary = overview(self.matrix, multitask=False, compression_ratio=None, rnn_arch=config.rnn_arch,
-                           hnet_arch=None, num_train_iter=config.n_iter, finished=finished)
-        return Result(accuracy_matrix=self.matrix.copy(), during=during(self.matrix), final=final(self.matrix),
-                      finished=finished, stop_reason=self.stop_reason, out_dir=self.folder.path, summary=summary,
-                      compression_ratio=1.0, seconds=self._seconds(), method=self.method_name,
-                      resumed_at=list(self.resumed_at))
+        return run_result(self.config, self.matrix, finished=finished, stop_reason=self.stop_reason,
+                          out_dir=self.folder.path, seconds=self._seconds(), method=self.method_name,
+                          resumed_at=self.resumed_at, data_fingerprint=self.data_fingerprint)
 
 
 def _method_name(config: Config, net: RecurrentNet) -> str:

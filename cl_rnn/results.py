@@ -28,7 +28,7 @@ import numpy as np
 
 from cl_rnn.atomic import write_atomic
 from cl_rnn.config import Config, command_line
-from cl_rnn.metrics import format_overview, forgetting, during, final
+from cl_rnn.metrics import during, final, forgetting, format_overview, overview
 from cl_rnn.rules import CRITERION_STOP
 from cl_rnn.version import code_version
 
@@ -57,6 +57,20 @@ class Result:
         if "mean_during_accuracy" in self.summary:
             text += f", mean during accuracy {self.summary['mean_during_accuracy']:.2f}%"
         return f"{text}; {self.seconds:.1f} s; {self.out_dir}"
+
+
+def run_result(config: Config, matrix: np.ndarray, *, finished: bool, stop_reason: str | None, out_dir: Path,
+               seconds: float, method: str, resumed_at: list[int], data_fingerprint: str,
+               compression_ratio: float = 1.0) -> Result:
+    """A run's ``Result`` from its accuracy matrix: single runs and population members alike."""
+    hnet = config.hnet_all  # the study's overview: NaN for both without a hypernetwork, else its (old) --hnet_arch
+    summary = overview(matrix, multitask=config.multitask, compression_ratio=compression_ratio if hnet else None,
+                       rnn_arch=config.rnn_arch, hnet_arch=config.hnet_arch if hnet else None,
+                       num_train_iter=config.n_iter, finished=finished)
+    return Result(accuracy_matrix=matrix.copy(), during=[] if config.multitask else during(matrix),
+                  final=final(matrix), finished=finished, stop_reason=stop_reason, out_dir=out_dir, summary=summary,
+                  compression_ratio=compression_ratio, seconds=seconds, method=method, resumed_at=list(resumed_at),
+                  data_fingerprint=data_fingerprint)
 
 
 def resolve_out_dir(config: Config) -> tuple[Path, list[Path]]:

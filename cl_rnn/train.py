@@ -25,11 +25,11 @@ from cl_rnn.data.fingerprint import fingerprint
 from cl_rnn.evaluation import accuracy, needs_all_steps, step_weights, task_loss
 from cl_rnn.methods.base import Batch, Method
 from cl_rnn.methods.build import build_method
-from cl_rnn.metrics import during, final, overview
+from cl_rnn.metrics import task_metrics
 from cl_rnn.nets import lstm_kernel
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
 from cl_rnn.prepare import choose_device, data_source, run_tasks, seed_everything
-from cl_rnn.results import Result, RunFolder
+from cl_rnn.results import Result, RunFolder, run_result
 from cl_rnn.rules import check, criterion_stop
 
 log = logging.getLogger("cl_rnn.train")
@@ -248,29 +248,17 @@ class _Experiment:
         self.folder.write(result, self.config.random_seed)
         if not last:  # before the report: a trial's report carries this checkpoint
             self._save_checkpoint(t)
-        row = self.matrix[0 if multitask else t]
-        during_values = [] if multitask else during(self.matrix)
-        final_mean = float(np.mean(row[:t + 1]))
-        during_mean = float(np.mean(during_values)) if during_values else float("nan")
+        metrics = task_metrics(self.matrix, t, multitask, last)
         log.info("task %d: during %.2f%%, mean during %.2f%%, mean final %.2f%%, %.0f it/s",
-                 t, row[t], during_mean, final_mean, speed)
+                 t, metrics["accuracy_row"][t], metrics["during_mean"], metrics["final_mean"], speed)
         if self.report is not None:
-            self.report(t, {"task": t, "accuracy_row": [float(v) for v in row], "during": during_values,
-                            "during_mean": during_mean, "final_mean": final_mean, "finished": last})
+            self.report(t, metrics)
 
     def _result(self, finished: bool) -> Result:
-        config = self.config
-        ratio = self.method.compression_ratio(self.net)
-        # the study's overview: NaN for both without a hypernetwork; with one, its (old) --hnet_arch flag
-        summary = overview(self.matrix, multitask=config.multitask,
-                           compression_ratio=ratio if config.hnet_all else None, rnn_arch=config.rnn_arch,
-                           hnet_arch=config.hnet_arch if config.hnet_all else None,
-                           num_train_iter=config.n_iter, finished=finished)
-        return Result(accuracy_matrix=self.matrix.copy(), during=[] if config.multitask else during(self.matrix),
-                      final=final(self.matrix), finished=finished, stop_reason=self.stop_reason,
-                      out_dir=self.folder.path, summary=summary, compression_ratio=ratio,
-                      seconds=self._seconds(), method=self._method_name(), resumed_at=self.resumed_at,
-                      data_fingerprint=self.data_fingerprint)
+        return run_result(self.config, self.matrix, finished=finished, stop_reason=self.stop_reason,
+                          out_dir=self.folder.path, seconds=self._seconds(), method=self._method_name(),
+                          resumed_at=self.resumed_at, data_fingerprint=self.data_fingerprint,
+                          compression_ratio=self.method.compression_ratio(self.net))
 
     def _method_name(self) -> str:
         if self.config.multitask:
