@@ -15,7 +15,9 @@ it or its loss diverges, so it costs nothing afterwards.
 
 The result per member is its ``Result``, or the ``TrainingDiverged`` its single run would have
 raised.  ``fallback_reason(config)`` says why a configuration cannot join a population (multitask,
-hypernetworks, replay, other network shapes): run those with ``train``.
+hypernetworks, replay, other network shapes; the registry's ``not_batched``): run those with ``train``.
+With ``--use_cuda`` and a GPU the members train there, their loss gradient in batched torch ops
+(``torch_ops``), not member by member through the CPU's C kernel.
 
 With ``checkpoint=PATH`` the population saves its whole state there after every task but the last
 (weights, each member's matrix, generators and outcome, the regularisers' state); called again with
@@ -45,7 +47,7 @@ from cl_rnn.population_members import BestModels, Member, MemberReport
 from cl_rnn.population_optim import PopulationAdam, aligned_empty, aligned_rows, clip_by_member_norm, column
 from cl_rnn.results import Result
 from cl_rnn.rules import check
-from cl_rnn.prepare import data_source, run_tasks
+from cl_rnn.prepare import choose_device, data_source, run_tasks
 from cl_rnn.train import TrainingDiverged
 
 MEMBER_FLAGS = ("random_seed", "lr", "weight_decay", "clip_grad_norm", "adam_beta1", "ewc_lambda", "si_lambda",
@@ -59,10 +61,8 @@ def fallback_reason(config: Config) -> str | None:
     reason = registry.not_batched(config)
     if reason:
         return reason
-    for applies, flag in [(config.store_final_models, "--store_final_models"),
-                          (config.use_cuda and torch.cuda.is_available(), "--use_cuda")]:
-        if applies:
-            return f"{flag} is not batched"
+    if config.store_final_models:
+        return "--store_final_models is not batched"
     if not supports(RecurrentNet(NetSpec.from_config(config))):
         return "only one LSTM layer without fc layers is batched"
     return None
@@ -75,9 +75,11 @@ def population_key(config: Config) -> tuple:
 
 
 def train_population(configs: list[Config], report: MemberReport | None = None, tasks: list | None = None,
-                     checkpoint: Path | str | None = None) -> list[Result | TrainingDiverged]:
+                     checkpoint: Path | str | None = None, torch_ops: bool | None = None
+                     ) -> list[Result | TrainingDiverged]:
     """Train ``configs`` together; see the module docstring.  ``tasks`` overrides data loading;
-    ``checkpoint``: the file to save to after every task and to continue from."""
+    ``checkpoint``: the file to save to after every task and to continue from; ``torch_ops``: the
+    loss gradient in batched torch ops (``nets/population_lstm.py``), default on a GPU only."""
     for config in configs:
         check(config)
         reason = fallback_reason(config)
@@ -88,14 +90,14 @@ def train_population(configs: list[Config], report: MemberReport | None = None, 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _Population(configs, report, tasks, None if checkpoint is None else Path(checkpoint)).run()
+        return _Population(configs, report, tasks, None if checkpoint is None else Path(checkpoint), torch_ops).run()
     finally:
         torch.set_num_threads(threads)
 
 
 class _Population:
     def __init__(self, configs: list[Config], report: MemberReport | None, tasks: list | None,
-                 checkpoint: Path | None = None):
+                 checkpoint: Path | None = None, torch_ops: bool | None = None):
         self.config = first = configs[0]
         self.report, self.checkpoint = report, checkpoint
         saved = checkpoints.population_state(checkpoint, configs)
@@ -105,9 +107,11 @@ class _Population:
             checkpoints.check_same_data(saved.get("data_fingerprint", ""), self.data_fingerprint,
                                         data_source(first, tasks is not None), checkpoint)
         self.net = RecurrentNet(NetSpec.from_config(first, input_size=self.tasks[0].x_train.shape[2]))
-        self.lstm = PopulationLSTM(self.net, first.ts_weighting, self.tasks[0].x_train.shape[1])
+        self.device = choose_device(first)
+        self.lstm = PopulationLSTM(self.net, first.ts_weighting, self.tasks[0].x_train.shape[1],
+                                   self.device.type != "cpu" if torch_ops is None else torch_ops)
         started = time.perf_counter()
-        self.members = [Member(k, c, self.net, started, self.data_fingerprint, reuse=saved is not None)
+        self.members = [Member(k, c, self.net, started, self.data_fingerprint, self.device, reuse=saved is not None)
                         for k, c in enumerate(configs)]
         self.active = list(self.members)
         self.theta = aligned_rows(torch.stack([m.fresh_weights() for m in self.members]))
@@ -154,7 +158,7 @@ class _Population:
         for member, state in zip(self.members, saved["members"]):
             member.load_state(state, resumed_at=saved["task"] + 1)
         self.active = [self.members[k] for k in saved["active"]]
-        self.theta = aligned_rows(saved["theta"])
+        self.theta = aligned_rows(saved["theta"].to(self.device))
         self.regularisers = self._regularisers()
         for reg, state in zip(self.regularisers, saved["regularisers"]):
             load_tensor_state(reg, state)
@@ -168,10 +172,10 @@ class _Population:
             self.theta = aligned_rows(torch.stack([m.fresh_weights() for m in self.active]))
             self.regularisers = self._regularisers()
         data = self.tasks[t]
-        x = self.net.with_task_identity(time_major(data.x_train), t)  # once per task, not per step
+        x = self.net.with_task_identity(time_major(data.x_train, self.device), t)  # once per task, not per step
         for reg in self.regularisers:
             reg.before_task(self.theta, t)
-        self._optimise(t, x, data.y_train)
+        self._optimise(t, x, data.y_train.to(self.device))
         if not self.active:
             return  # every member diverged in this task: nothing left to update or evaluate
         last = t == self.config.num_tasks - 1
@@ -212,7 +216,7 @@ class _Population:
             if it % DRAW_BLOCK == 0:
                 count = min(DRAW_BLOCK, iterations - it) * batch
                 block = torch.stack([torch.from_numpy(d.take(count)).view(-1, batch) for d in draws], 1)
-            index = block[it % DRAW_BLOCK]  # [P, B]
+            index = block[it % DRAW_BLOCK].to(self.device)  # [P, B]
             survivors = self._step(t, x, y, index, it)
             if survivors is not None:
                 block, draws = block[:, survivors], [draws[k] for k in survivors.tolist()]

@@ -47,14 +47,14 @@ class _View(Method):
 
 class Member:
     def __init__(self, index: int, config: Config, net: RecurrentNet, started: float, data_fingerprint: str,
-                 reuse: bool = False):
+                 device: torch.device, reuse: bool = False):
         """``reuse``: continue in the member's run folder (a resumed population)."""
-        self.index, self.config, self.net, self.started = index, config, net, started
+        self.index, self.config, self.net, self.started, self.device = index, config, net, started, device
         self.data_fingerprint = data_fingerprint
         self.folder = RunFolder(config, reuse=reuse)
         self.numpy_rng = np.random.RandomState(config.random_seed)
         self.torch_rng = torch.Generator().manual_seed(config.random_seed)
-        self.masks = (make_masks(config.num_tasks, net.spec.rnn, config.mask_fraction, config.random_seed)
+        self.masks = (make_masks(config.num_tasks, net.spec.rnn, config.mask_fraction, config.random_seed, device)
                       if config.use_masks else None)
         self.matrix = np.full((config.num_tasks, config.num_tasks), np.nan)
         self.task_weights: list[torch.Tensor] = []  # from scratch: each task's own network
@@ -83,8 +83,9 @@ class Member:
         return self.earlier_seconds + time.perf_counter() - self.started
 
     def fresh_weights(self) -> torch.Tensor:
-        """A fresh flat vector, drawn as the single run's ``net.init_weights`` draws it."""
-        return self.net.init_weights(orthogonal_hh=self.config.orthogonal_hh_init, generator=self.torch_rng)
+        """A fresh flat vector, drawn as the single run's ``net.init_weights`` draws it (on the CPU, then moved)."""
+        return self.net.init_weights(orthogonal_hh=self.config.orthogonal_hh_init, generator=self.torch_rng).to(
+            self.device)
 
     def gains(self, task: int) -> torch.Tensor | None:
         return None if self.masks is None else self.masks[task][0]
@@ -99,14 +100,14 @@ class Member:
     def evaluate_on(self, theta: torch.Tensor, task: int, x: torch.Tensor, y: torch.Tensor,
                     accuracy: Callable[..., float]) -> float:
         """Accuracy (%) of the weights ``theta`` on one task's clips (validation)."""
-        return accuracy(self.net, _View(theta, self.masks), task, x, y, torch.device("cpu"))
+        return accuracy(self.net, _View(theta, self.masks), task, x, y, self.device)
 
     def evaluate(self, theta: torch.Tensor, tasks: list, accuracy: Callable[..., float]) -> np.ndarray:
         row = np.empty(self.config.num_tasks)
         for k, data in enumerate(tasks):
             # from scratch: task k's own network, without masks (as train's evaluation of it)
             view = _View(self.task_weights[k], None) if k < len(self.task_weights) else _View(theta, self.masks)
-            row[k] = accuracy(self.net, view, k, data.x_test, data.y_test, torch.device("cpu"))
+            row[k] = accuracy(self.net, view, k, data.x_test, data.y_test, self.device)
         return row
 
     # --- after a task ---------------------------------------------------------------------------
@@ -152,10 +153,11 @@ class BestModels:
     def offer(self, scores: torch.Tensor, theta: torch.Tensor) -> None:
         better = scores > self.scores  # NaN (no validation set) is never better, as in train
         self.scores = torch.where(better, scores, self.scores)
+        better = better.to(theta.device)
         self.weights[better] = theta[better]
 
     def restore(self, theta: torch.Tensor) -> None:
-        seen = self.scores > -math.inf  # a member with a score kept the weights that scored it
+        seen = (self.scores > -math.inf).to(theta.device)  # a member with a score kept the weights that scored it
         theta[seen] = self.weights[seen]
 
     def keep(self, index: torch.Tensor) -> None:

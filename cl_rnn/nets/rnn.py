@@ -156,6 +156,11 @@ class RecurrentNet:
         """Same as ``forward`` in plain torch ops; ``tbptt`` k > 0 backpropagates only the last k steps."""
         return self._run(x, weights, task, last_only, unit_gains, fused=False, tbptt=tbptt)
 
+    def reference_from_input(self, x: torch.Tensor, weights: torch.Tensor, task: int, last_only: bool = True,
+                             unit_gains: list[torch.Tensor | None] | None = None) -> torch.Tensor:
+        """``forward_reference`` of an input that already carries the task identity (``with_task_identity``)."""
+        return self._layers(x, weights, task, last_only, unit_gains, fused=False, tbptt=-1)
+
     def with_task_identity(self, x: torch.Tensor, task: int | torch.Tensor) -> torch.Tensor:
         """The network's input: ``x`` with the one-hot task appended to every step (--input_task_identity)."""
         if not self.spec.task_identity:
@@ -169,8 +174,10 @@ class RecurrentNet:
         return spec.lstm and len(spec.rnn) == 1 and not spec.pre_fc and not spec.post_fc
 
     def _run(self, x, weights, task, last_only, unit_gains, fused, tbptt):
+        return self._layers(self.with_task_identity(x, task), weights, task, last_only, unit_gains, fused, tbptt)
+
+    def _layers(self, x, weights, task, last_only, unit_gains, fused, tbptt):
         spec = self.spec
-        x = self.with_task_identity(x, task)
         if fused and last_only and isinstance(task, int) and self.is_single_lstm:
             self._check_size(weights)
             return single_lstm_logits(self, x, weights, task, unit_gains[0] if unit_gains is not None else None)
