@@ -45,6 +45,15 @@ def test_pareto_front_is_the_undominated_trials(table):
     assert [t[-1] for t in select(table, "pareto", top=0)["trial"]] == ["B", "C", "A"]
 
 
+def test_analyze_says_when_top_cuts_the_pareto_front(runs_folder, capsys):
+    from hpsearch import cli
+
+    assert cli.main(["analyze", str(runs_folder), "--by", "pareto", "--top", "2"]) == 0
+    assert "Pareto front (the first 2 of its 3 trials by final; --top 0 lists all):" in capsys.readouterr().out
+    assert cli.main(["analyze", str(runs_folder), "--by", "pareto", "--top", "0"]) == 0
+    assert "Pareto front:" in capsys.readouterr().out
+
+
 def test_min_during_filters_before_ranking(table):
     assert select(table, "final", min_during=68)["trial"].iloc[0].endswith("C")
     assert rank(table, "final", min_during=100).empty
