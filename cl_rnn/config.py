@@ -15,6 +15,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, NoReturn, Sequence
 
+from cl_rnn.plugins import method_fields
+
 ACTIVATIONS = ("linear", "sigmoid", "relu", "elu", "tanh")
 TS_WEIGHTINGS = ("none", "last", "last_ten_percent", "unpadded", "discount")
 
@@ -175,6 +177,10 @@ class Config:
                 if getattr(self, f.name) != f.default}
 
 
+_METHOD_FIELDS = method_fields(opt, taken={f.name for f in dataclasses.fields(Config)})
+if _METHOD_FIELDS:  # the study's flags, then those that method modules declare (cl_rnn.plugins)
+    Config = dataclasses.make_dataclass("Config", _METHOD_FIELDS, bases=(Config,))  # type: ignore[misc]
+    Config.__module__ = __name__  # pickles as cl_rnn.config.Config (Python 3.11 has no module= argument)
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 
 

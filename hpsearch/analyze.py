@@ -222,6 +222,16 @@ def select(table: pd.DataFrame, by: str = "final", top: int = 1,
     return ranked if top <= 0 else ranked.head(top)
 
 
+def heading(table: pd.DataFrame, shown: pd.DataFrame, by: str, min_during: float | None = None) -> str:
+    """What ``shown`` (from ``select``) is; for the Pareto front, whether --top cut it."""
+    if by != "pareto":
+        return f"Top {len(shown)} by mean {by} accuracy"
+    whole = len(rank(table, "pareto", min_during))
+    if whole <= len(shown):
+        return "Pareto front"
+    return f"Pareto front (the first {len(shown)} of its {whole} trials by final; --top 0 lists all)"
+
+
 # --- display ---------------------------------------------------------------------------------------
 
 def _format_param(value: object) -> str:

@@ -159,21 +159,12 @@ def analyze(args: argparse.Namespace) -> int:
             write_output(args.csv, table.to_csv(index=False), "give --csv a writable path")
     except _analysis_errors() as err:
         raise UsageError(str(err)) from None
-    heading = _pareto_heading(analysis, table, ranked, args) if args.by == "pareto" else \
-        f"Top {len(ranked)} by mean {args.by} accuracy"
+    heading = analysis.heading(table, ranked, args.by, args.min_during)
     print(f"{sweep}: {len(table)} trials ({analysis.state_counts(table)})\n{heading}:")
     print(analysis.format_ranking(ranked, analysis.param_columns(table)))
     if args.csv:
         print(f"table of all {len(table)} trials: {args.csv}")
     return 0
-
-
-def _pareto_heading(analysis: Any, table: Any, shown: Any, args: argparse.Namespace) -> str:
-    """The front's heading; says so when --top cuts it."""
-    whole = len(analysis.rank(table, "pareto", args.min_during))
-    if whole <= len(shown):
-        return "Pareto front"
-    return f"Pareto front (the first {len(shown)} of its {whole} trials by final; --top 0 lists all)"
 
 
 @subcommand("export", "Write the winners as train_split_audioset.py lines (default SWEEP/winners.txt).",

@@ -8,9 +8,9 @@ A module ``search_spaces/<method>.py`` holds two things:
 
 Every key is a field name of :class:`cl_rnn.config.Config` (the study's flag name), and so
 is every trial parameter except the few "gates" of ``search_spaces._common.GATES``.  The
-sweep sets ``n_iter``, ``out_dir``, ``data`` and ``random_seed`` itself.  Adding a method is
+sweep sets ``n_iter``, ``out_dir``, ``data`` and ``random_seed`` itself.  Adding a space is
 adding one file: discovery is :func:`pkgutil.iter_modules` over this package (private modules,
-``_*.py``, are skipped).
+``_*.py``, are skipped), and the ``search_spaces/`` folders of ``CL_RNN_PLUGINS`` (``cl_rnn.plugins``).
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import optuna
 
+from cl_rnn import plugins
 from cl_rnn.config import FIELDS, Config
 from search_spaces._common import GATES
 
@@ -48,7 +49,9 @@ class SearchSpace:
 
 
 def names() -> list[str]:
-    return sorted(info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_"))
+    """Every space: this package's modules and ``CL_RNN_PLUGINS`` folders' ``search_spaces/`` (``cl_rnn.plugins``)."""
+    own = {info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")}
+    return sorted(own | set(plugins.plugin_files("search_spaces")))
 
 
 def _check_module(name: str, module: ModuleType) -> None:
@@ -63,7 +66,8 @@ def _check_module(name: str, module: ModuleType) -> None:
 def load(name: str) -> SearchSpace:
     if name not in names():
         raise SpaceError(f"unknown method {name!r}; known: {', '.join(names())}")
-    module = importlib.import_module(f"{__name__}.{name}")
+    own = any(info.name == name for info in pkgutil.iter_modules(__path__))
+    module = importlib.import_module(f"{__name__}.{name}") if own else plugins.import_plugin("search_spaces", name)
     _check_module(name, module)
     summary = (module.__doc__ or "").strip().splitlines()
     return SearchSpace(name, dict(module.FIXED), module.suggest, summary[0] if summary else "")

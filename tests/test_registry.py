@@ -93,6 +93,6 @@ def test_a_malformed_spec_is_refused_in_one_line(change, message):
                                   "build": lambda *_: None,
                                   "batched": lambda *_: None, **change})
     with pytest.raises(registry.RegistryError, match=message):
-        registry._check_spec("mine", spec, registry.methods())
+        registry._check_spec("mine.py", spec, registry.methods())
     with pytest.raises(registry.RegistryError, match="unknown method 'nope'"):
         registry.get("nope")

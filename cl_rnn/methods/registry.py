@@ -1,7 +1,7 @@
 """The method registry: every continual-learning method declares itself once, as ``SPEC`` in its module.
 
-A module of ``cl_rnn.methods`` that defines ``SPEC = MethodSpec(...)`` is a method: discovery is
-:func:`pkgutil.iter_modules` over the package, as for ``search_spaces``.  A spec says which flag
+A module of ``cl_rnn.methods`` (or of a ``CL_RNN_PLUGINS`` folder's ``methods/``, ``cl_rnn.plugins``)
+that defines ``SPEC = MethodSpec(...)`` is a method; its own flags, if any, are its ``FLAGS``.  A spec says which flag
 selects the method, which methods it cannot be combined with (the study's exclusions, declared on
 either side), what else it requires, whether a population can batch it, and how to build it.  What
 asks "which method is this?" reads the registry: the flag rules (``cl_rnn.rules``),
@@ -21,6 +21,7 @@ import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping
 
+from cl_rnn import plugins
 from cl_rnn.config import FIELDS, Config
 
 Role = Literal["source", "extra", "schedule", "input"]
@@ -65,12 +66,15 @@ def methods() -> dict[str, MethodSpec]:
     """Every registered method by name, in discovery order (module name)."""
     import cl_rnn.methods as package
 
+    modules = [importlib.import_module(f"{package.__name__}.{info.name}")
+               for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name)]
+    modules += [plugins.import_plugin("methods", name) for name in plugins.plugin_files("methods")]
     found: dict[str, MethodSpec] = {}
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-        spec = getattr(importlib.import_module(f"{package.__name__}.{info.name}"), "SPEC", None)
+    for module in modules:
+        spec = getattr(module, "SPEC", None)
         if spec is None:
             continue
-        _check_spec(info.name, spec, found)
+        _check_spec(module.__file__, spec, found)
         found[spec.name] = spec
     for spec in found.values():
         unknown = sorted(set(spec.excludes) - set(found))
@@ -79,8 +83,7 @@ def methods() -> dict[str, MethodSpec]:
     return found
 
 
-def _check_spec(module: str, spec: Any, found: Mapping[str, MethodSpec]) -> None:
-    where = f"cl_rnn/methods/{module}.py"
+def _check_spec(where: str, spec: Any, found: Mapping[str, MethodSpec]) -> None:
     if not isinstance(spec, MethodSpec):
         raise RegistryError(f"{where}: SPEC must be a MethodSpec")
     if spec.name in found:
