@@ -26,8 +26,12 @@ OWN = {"methods": Path(__file__).resolve().parent / "methods",
 FLAG_TYPES = (bool, int, float, str)
 
 
-class PluginError(ValueError):
-    """A malformed plugin folder or FLAGS declaration; one line."""
+class PluginError(SystemExit):
+    """A plugin that cannot load (a malformed FLAGS, a module that fails to import): whatever started
+    cl-rnn stops with this one line (exit status 1), as it cannot know its flags or methods."""
+
+    def __init__(self, message: str):
+        super().__init__(f"{ENV}: {message}")
 
 
 def plugin_dirs(kind: str) -> list[Path]:
@@ -50,7 +54,11 @@ def import_plugin(kind: str, name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(module_name, plugin_files(kind)[name])
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:  # a plugin's own bug: name its file and the error, in one line
+        del sys.modules[module_name]
+        raise PluginError(f"{plugin_files(kind)[name]}: {type(err).__name__}: {err}") from None
     return module
 
 
@@ -75,7 +83,11 @@ def method_fields(opt: Callable[..., Any], taken: set[str]) -> list[tuple[str, s
 
 
 def _declared_flags(path: Path) -> dict[str, tuple[Any, str]]:
-    for node in ast.parse(path.read_text(), str(path)).body:
+    try:
+        tree = ast.parse(path.read_text(), str(path))
+    except SyntaxError as err:
+        raise PluginError(f"{path}: line {err.lineno}: {err.msg}") from None
+    for node in tree.body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "FLAGS" for t in node.targets):
             try:
                 flags = ast.literal_eval(node.value)

@@ -50,3 +50,18 @@ def test_a_method_from_a_temporary_module_is_swept_and_exported(tmp_path: Path, 
 
     without = run("spaces", "--method", "l2_anchor", env=subprocess_env())
     assert without.returncode != 0 and "unknown method 'l2_anchor'" in without.stderr
+
+
+def test_a_broken_plugin_stops_everything_with_one_line(tmp_path: Path):
+    methods = tmp_path / "plugins" / "methods"
+    methods.mkdir(parents=True)
+    (methods / "bad.py").write_text('FLAGS = {"use_bad": ("no", "a default that is no flag type", 3)}\n')
+    broken = run("spaces", env=subprocess_env(CL_RNN_PLUGINS=str(tmp_path / "plugins")))
+    assert broken.returncode == 1
+    assert broken.stderr.strip().splitlines() == [
+        f"CL_RNN_PLUGINS: {methods / 'bad.py'}: FLAGS['use_bad'] must be (default, help) with a bool, int, "
+        "float or str default"]
+    (methods / "bad.py").write_text("import no_such_module\n")
+    broken = run("spaces", env=subprocess_env(CL_RNN_PLUGINS=str(tmp_path / "plugins")))
+    assert broken.returncode == 1 and broken.stderr.strip().splitlines() == [
+        f"CL_RNN_PLUGINS: {methods / 'bad.py'}: ModuleNotFoundError: No module named 'no_such_module'"]
