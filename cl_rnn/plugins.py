@@ -83,8 +83,11 @@ def method_fields(opt: Callable[..., Any], taken: set[str]) -> list[tuple[str, s
 
 
 def _declared_flags(path: Path) -> dict[str, tuple[Any, str]]:
+    text = path.read_text()
+    if "FLAGS" not in text:  # most modules declare none: skip parsing them (this runs at every start)
+        return {}
     try:
-        tree = ast.parse(path.read_text(), str(path))
+        tree = ast.parse(text, str(path))
     except SyntaxError as err:
         raise PluginError(f"{path}: line {err.lineno}: {err.msg}") from None
     for node in tree.body:
