@@ -48,7 +48,7 @@ from cl_rnn.population_optim import PopulationAdam, aligned_empty, aligned_rows,
 from cl_rnn.results import Result
 from cl_rnn.rules import check
 from cl_rnn.prepare import choose_device, data_source, run_tasks
-from cl_rnn.train import TrainingDiverged
+from cl_rnn.train import TrainingDiverged, divergence
 
 MEMBER_FLAGS = ("random_seed", "lr", "weight_decay", "clip_grad_norm", "adam_beta1", "ewc_lambda", "si_lambda",
                 "orthogonal_hh_reg", "mask_fraction", "during_acc_criterion", "out_dir", "overwrite",
@@ -267,10 +267,7 @@ class _Population:
         """Stop the members whose loss is not finite; mid-task, the task's optimiser, clipping and
         best-model state leave with them.  Returns the positions of the members kept."""
         for k in torch.nonzero(~finite).flatten().tolist():
-            value = float(losses[k])
-            error = TrainingDiverged(f"training diverged: the loss became {value} at iteration {it} "
-                                     f"(try a smaller --lr or --clip_grad_norm)")
-            self.active[k].stop(f"loss became {value} at iteration {it}", error)
+            self.active[k].stop(*divergence(float(losses[k]), it))
         index = self._drop_stopped()
         self.optimizer.keep(index.tolist(), self.theta)
         self.max_norm, self.clipped = self.max_norm[index], self.clipped[index]

@@ -41,6 +41,12 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
+def divergence(value: float, iteration: int) -> tuple[str, TrainingDiverged]:
+    """A diverged run's stop reason and the error its ``train`` raises (population members keep it)."""
+    reason = f"loss became {value} at iteration {iteration}"
+    return reason, TrainingDiverged(f"training diverged: the {reason} (try a smaller --lr or --clip_grad_norm)")
+
+
 class CriterionStop(Exception):
     """A task's during accuracy fell below ``--during_acc_criterion``."""
 
@@ -217,10 +223,9 @@ class _Experiment:
     def _check_finite(self, loss: torch.Tensor, penalty: torch.Tensor | None, it: int) -> None:
         value = float(loss.detach()) if penalty is None else float(loss.detach()) + float(penalty.detach())
         if not math.isfinite(value):
-            self.stop_reason = f"loss became {value} at iteration {it}"
+            self.stop_reason, error = divergence(value, it)
             self.folder.write(self._result(finished=False), self.config.random_seed)
-            raise TrainingDiverged(f"training diverged: the loss became {value} at iteration {it} "
-                                   f"(try a smaller --lr or --clip_grad_norm)")
+            raise error
         if it % LOSS_LOG_EVERY == 0 and log.isEnabledFor(logging.DEBUG):
             log.debug("iteration %d: loss %.4f", it, value)
 
