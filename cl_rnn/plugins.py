@@ -21,17 +21,13 @@ from types import ModuleType
 from typing import Any, Callable
 
 ENV = "CL_RNN_PLUGINS"
-OWN = {"methods": Path(__file__).resolve().parent / "methods",
-       "search_spaces": Path(__file__).resolve().parents[1] / "search_spaces"}
+OWN_METHODS = Path(__file__).resolve().parent / "methods"
 FLAG_TYPES = (bool, int, float, str)
 
 
 class PluginError(SystemExit):
-    """A plugin that cannot load (a malformed FLAGS, a module that fails to import): whatever started
-    cl-rnn stops with this one line (exit status 1), as it cannot know its flags or methods."""
-
-    def __init__(self, message: str):
-        super().__init__(f"{ENV}: {message}")
+    """A method or space that cannot load (a malformed FLAGS or SPEC, a module that fails to import):
+    whatever started cl-rnn stops with this one line (exit status 1), as it cannot know its flags or methods."""
 
 
 def plugin_dirs(kind: str) -> list[Path]:
@@ -58,13 +54,13 @@ def import_plugin(kind: str, name: str) -> ModuleType:
         spec.loader.exec_module(module)
     except Exception as err:  # a plugin's own bug: name its file and the error, in one line
         del sys.modules[module_name]
-        raise PluginError(f"{plugin_files(kind)[name]}: {type(err).__name__}: {err}") from None
+        raise PluginError(f"{ENV}: {plugin_files(kind)[name]}: {type(err).__name__}: {err}") from None
     return module
 
 
 def method_flags() -> dict[str, tuple[Any, str, str]]:
     """Every method module's own flags: name -> (default, help, group), in module order."""
-    files = [*sorted(OWN["methods"].glob("*.py")), *plugin_files("methods").values()]
+    files = [*sorted(OWN_METHODS.glob("*.py")), *plugin_files("methods").values()]
     found: dict[str, tuple[Any, str, str]] = {}
     for path in files:
         for name, (default, help_text) in _declared_flags(path).items():
@@ -77,7 +73,7 @@ def method_fields(opt: Callable[..., Any], taken: set[str]) -> list[tuple[str, s
     declared = method_flags()
     clash = sorted(set(declared) & taken)
     if clash:
-        raise PluginError(f"method FLAGS {clash} are flags of the study already")
+        raise PluginError(f"{ENV}: method FLAGS {clash} are flags of the study already")
     return [(name, type(default).__name__, opt(default, help_text, group=group))
             for name, (default, help_text, group) in declared.items()]
 
@@ -89,16 +85,16 @@ def _declared_flags(path: Path) -> dict[str, tuple[Any, str]]:
     try:
         tree = ast.parse(text, str(path))
     except SyntaxError as err:
-        raise PluginError(f"{path}: line {err.lineno}: {err.msg}") from None
+        raise PluginError(f"{ENV}: {path}: line {err.lineno}: {err.msg}") from None
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "FLAGS" for t in node.targets):
             try:
                 flags = ast.literal_eval(node.value)
             except ValueError:
-                raise PluginError(f"{path}: FLAGS must be a literal dict of name: (default, help)") from None
+                raise PluginError(f"{ENV}: {path}: FLAGS must be a literal dict of name: (default, help)") from None
             for name, value in flags.items():
                 if not (isinstance(value, tuple) and len(value) == 2 and type(value[0]) in FLAG_TYPES):
-                    raise PluginError(f"{path}: FLAGS[{name!r}] must be (default, help) with a bool, int, "
+                    raise PluginError(f"{ENV}: {path}: FLAGS[{name!r}] must be (default, help) with a bool, int, "
                                       "float or str default")
             return flags
     return {}

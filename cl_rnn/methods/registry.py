@@ -57,8 +57,8 @@ class MethodSpec:
         return {self.flag: True, **self.implies}
 
 
-class RegistryError(ValueError):
-    """A malformed method module or an unknown method name; one line."""
+class RegistryError(plugins.PluginError):
+    """A malformed SPEC, or a search space naming an unknown method: one line, and the program stops."""
 
 
 @functools.cache
