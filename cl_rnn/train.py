@@ -247,13 +247,11 @@ class _Experiment:
         return row
 
     def _after_row(self, t: int, speed: float) -> None:
-        multitask = self.config.multitask
         last = t == self.config.num_tasks - 1
-        result = self._result(finished=last)
-        self.folder.write(result, self.config.random_seed)
+        self.folder.write(self._result(finished=last), self.config.random_seed)
         if not last:  # before the report: a trial's report carries this checkpoint
             self._save_checkpoint(t)
-        metrics = task_metrics(self.matrix, t, multitask, last)
+        metrics = task_metrics(self.matrix, t, self.config.multitask, last)
         log.info("task %d: during %.2f%%, mean during %.2f%%, mean final %.2f%%, %.0f it/s",
                  t, metrics["accuracy_row"][t], metrics["during_mean"], metrics["final_mean"], speed)
         if self.report is not None:
