@@ -19,7 +19,8 @@ on the embedded surrogate, every trial a multi-head 32-unit LSTM with --random_s
    seconds of every trial up to the one that reached the target, pruned and failed trials included (trained
    iterations in a second column).  Those reruns are evaluation, not search: they are not counted.
 3. Printed: per strategy the median ratio to the grid's compute over the repeats (a repeat that never got
-   there counts as more than the budget) and how often it got there; and, for ASHA, the Spearman correlation
+   there counts as more than the budget), how often it got there, and the mean and worst share of the
+   budget the repeats spent (one that never got there: all of it, 1.0); and, for ASHA, the Spearman correlation
    over the grid's runs between each rung's score and the final accuracy.  ASHA (hpsearch.ray_adapter) has
    rungs at task index 1, 2, 4, 8 (after 2, 3, 5, 9 tasks; never the last task) and scores a trial there by
    the mean accuracy of the tasks trained so far at that point: the mean of row t, columns 0..t, of the run's
@@ -55,10 +56,11 @@ STRENGTHS = {"finetune": {"orthogonal_hh_reg": [-1.0, 0.1, 1.0]},
              "ewc": {"ewc_lambda": [10.0, 100.0, 1000.0], "n_fisher": [-1]},
              "si": {"si_lambda": [0.1, 1.0, 10.0], "si_task_loss_only": [True]}}
 TRAINING = {"lr": [1e-5, 1e-4, 1e-3], "batch_size": [64, 128], "clip_grad_norm": [-1.0, 1.0], "rnn_arch": ["32"]}
-STRATEGIES = {"random": ["--sampler", "random"], "tpe": ["--sampler", "tpe"],
+STRATEGIES = {"random": ["--sampler", "random", "--scheduler", "none"],
+              "tpe": ["--sampler", "tpe", "--scheduler", "none"],
               "tpe_asha": ["--sampler", "tpe", "--scheduler", "asha"],
               "random_asha": ["--sampler", "random", "--scheduler", "asha"],
-              "tpe_warm": ["--sampler", "tpe", "--warm-start"]}
+              "tpe_warm": ["--sampler", "tpe", "--scheduler", "none", "--warm-start"]}
 TOLERANCE = 0.5  # points of mean final accuracy below the target that still count as reached
 MORE_SEEDS = (0, 1, 2)  # a configuration's 3-seed mean: its trial's seed and the first two of these others
 NUM_SAMPLES = 1000  # more trials than one grid's compute allows: the budget ends a strategy's sweep
@@ -303,13 +305,15 @@ def method_report(method: str, grid: dict[str, Any], outcomes: dict[str, list[di
     lines = [f"{method}: grid {grid['runs']} runs, {grid['cpu_seconds']:,.0f} CPU-s, {grid['iterations']:,} "
              f"iterations; target {grid['target']:.2f} % mean final over 3 seeds (winner {grid['winner']}; "
              f"reached at >= {grid['target'] - TOLERANCE:.2f})",
-             f"  {'strategy':<12} {'median CPU ratio to grid':>24} {'reached':>8} {'median iterations ratio':>24}"]
+             f"  {'strategy':<12} {'median CPU ratio to grid':>24} {'reached':>8} {'median iterations ratio':>24} "
+             f"{'mean CPU ratio':>15} {'worst':>6}"]
     for strategy, repeats in outcomes.items():
         reached = [o for o in repeats if o["reached"]]
         cpu = [o["cpu_seconds"] / grid["cpu_seconds"] if o["reached"] else math.inf for o in repeats]
         its = [o["iterations"] / grid["iterations"] if o["reached"] else math.inf for o in repeats]
+        spent = [min(o["cpu_seconds"] / grid["cpu_seconds"], 1.0) if o["reached"] else 1.0 for o in repeats]
         lines.append(f"  {strategy:<12} {ratio_text(cpu):>24} {f'{len(reached)}/{len(repeats)}':>8} "
-                     f"{ratio_text(its):>24}")
+                     f"{ratio_text(its):>24} {statistics.mean(spent):15.2f} {max(spent):6.2f}")
     rungs = grid["rung_correlations"]
     lines.append("  ASHA rungs, Spearman of rung score with final over the grid's runs: " + (", ".join(
         f"task {t} (after {t + 1}) {rho:+.2f}" for t, rho in rungs.items()) or "no rung before the last task"))

@@ -73,8 +73,9 @@ def _distribution_text(distribution: Any) -> str:
     arg("--name", default="", help="Sweep folder name under --results (default: <method>-<time>)."),
     arg("--results", default="results", help="Folder holding sweep folders (default results)."),
     arg("--address", help="Join this Ray cluster (HOST:PORT) instead of starting one on this machine."),
-    arg("--scheduler", choices=("none", "asha"), default="none",
-        help="asha: stop weak trials early, compared after each task (default none; one --metric only)."),
+    arg("--scheduler", choices=("none", "asha"),
+        help="asha: stop weak trials early, compared after each task (the default for one --metric without "
+             "--grid); none: every trial runs to its end (the default otherwise)."),
     arg("--metric", choices=("final", "during", "during,final"), default="final", metavar="final|during|during,final",
         help="Optimise mean final (default) or mean during accuracy, or both (two objectives: a Pareto front)."),
     arg("--seed", type=int, default=42,

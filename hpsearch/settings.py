@@ -108,11 +108,19 @@ def settings_of(args: argparse.Namespace, warn: bool = True) -> SweepSettings:
     return SweepSettings(
         method=args.method, num_samples=args.num_samples if args.num_samples is not None else len(points) or 8,
         max_concurrent=args.max_concurrent,
-        n_iter=args.n_iter, data=args.data, name=args.name, results=args.results, scheduler=args.scheduler,
+        n_iter=args.n_iter, data=args.data, name=args.name, results=args.results,
+        scheduler=args.scheduler or default_scheduler(args.metric, points),
         seed=args.seed, sampler=args.sampler, sampler_seed=args.sampler_seed, metric=args.metric,
         flags=flags, train=args.train,
         population=args.population, address=args.address, verbose=args.verbose,
         grid=points, grid_file=absolute(args.grid or ""), warm_start=args.warm_start)
+
+
+def default_scheduler(metric: str, points: list) -> str:
+    """ASHA for one objective (bench/bench_search.py measured TPE + ASHA the cheapest way to the grid's best
+    for Online EWC and SI, and worst repeats far below TPE alone's); none for two objectives, which ASHA
+    cannot compare, and for a --grid, whose every point is to run."""
+    return "asha" if len(metric_names(metric)) == 1 and not points else "none"
 
 
 def default_name(method: str) -> str:

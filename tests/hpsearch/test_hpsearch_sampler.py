@@ -22,6 +22,15 @@ def test_the_sampler_seed_defaults_to_the_seed_and_never_changes_the_trials_seed
     assert settings.plan_of(chosen).base_flags["random_seed"] == 3
 
 
+def test_asha_prunes_by_default_unless_two_objectives_or_a_grid_need_every_trial_whole(tmp_path):
+    assert settings_of(tmp_path).scheduler == "asha"  # bench/bench_search.py measured TPE + ASHA best
+    assert settings_of(tmp_path, "--scheduler", "none").scheduler == "none"
+    assert settings_of(tmp_path, "--metric", "during,final").scheduler == "none"
+    grid = tmp_path / "grid.py"
+    grid.write_text("grid = {'lr': [1e-4, 1e-3]}\nconditions = []\n")
+    assert settings_of(tmp_path, "--grid", str(grid)).scheduler == "none"
+
+
 def searcher(sampler: str, seed: int):
     from hpsearch import ray_env  # noqa: F401 - Ray's quiet environment before Ray loads
     from hpsearch.ray_search import searcher
