@@ -3,7 +3,8 @@
     python bench/bench_vs_study.py [--n-iter 300] [--repeats 2] [--lines finetune,ewc,si,masking,hnet,coresets]
 
 Per line (the study's published line of the method, as ``search_spaces/_published.py`` keeps it; coresets
-with --coreset_size=100), with ``--n_iter``, 10 tasks and ``--random_seed=42``, both programs run as whole
+with --coreset_size=100), with ``--n_iter``, 10 tasks, ``--random_seed=42`` and no
+``--during_acc_criterion`` (every run trains every task), both programs run as whole
 processes on the embedded surrogate (exported to the study's pickle and installed where its code reads it,
 see ``../shared/study/``), alternating study, cl-rnn, study, cl-rnn, ... ``--repeats`` times; each runs as
 it would alone: the study's code with torch's default threads, cl-rnn as its command line does.  Printed
@@ -47,7 +48,9 @@ BATCH, STEPS, INPUTS, HIDDEN, CLASSES = 64, 10, 128, 32, 10
 
 def line_flags(name: str, n_iter: int) -> list[str]:
     method, extra = CHOICES[name]
-    return [*shlex.split(LINES[method][0]), *extra, "--num_tasks=10", f"--n_iter={n_iter}", "--random_seed=42"]
+    # no --during_acc_criterion: a run stopped early would train fewer iterations than the rates assume
+    return [*shlex.split(LINES[method][0]), *extra, "--num_tasks=10", f"--n_iter={n_iter}", "--random_seed=42",
+            "--during_acc_criterion=-1"]
 
 
 def timed(command: list[str], log: Path, cwd: Path | None = None) -> float:
