@@ -142,16 +142,17 @@ def run_trial(params: dict[str, Any], plan: TrialPlan, out_dir: Path | str, repo
 
     The last task's numbers travel in the final report, which also says how the run ended, so a
     scheduler that stops the trial can never cut off that record.  Every report carries the trial's CPU
-    seconds so far (``cpu_seconds``), so a trial a scheduler stops has its cost too.  An exception from ``report``
-    (Ray stopping the trial) propagates; one from training makes the trial FAILED.
+    and wall seconds so far (``cpu_seconds``, ``duration``), so a trial a scheduler stops has its cost
+    too.  An exception from ``report`` (Ray stopping the trial) propagates; one from training makes the
+    trial FAILED.
     """
     torch.set_num_threads(1)  # one CPU per trial: more threads only fight over the cores
     started, cpu_started = time.perf_counter(), time.process_time()
 
     def on_task(task: int, metrics: dict[str, Any]) -> None:
         if not metrics.get("finished") and task < config.num_tasks - 1:
-            report(with_objective({**task_metrics(metrics), "state": RUNNING, "cpu_seconds": cpu_seconds(cpu_started)},
-                                  plan.metric))
+            report(with_objective({**task_metrics(metrics), "state": RUNNING, "cpu_seconds": cpu_seconds(cpu_started),
+                                   "duration": time.perf_counter() - started}, plan.metric))
 
     try:
         config = plan.config(params, out_dir)

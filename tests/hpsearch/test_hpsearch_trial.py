@@ -168,8 +168,8 @@ def test_a_real_run_below_the_during_criterion_is_pruned(tmp_path, tiny_dataset_
     assert OBJECTIVE not in final and final["tasks_done"] == 1
 
 
-def test_every_report_carries_the_trials_cpu_seconds_so_far(tmp_path):
-    """A trial a scheduler stops ends on a running report: its cost must be in that report too."""
+def test_every_report_carries_the_trials_cpu_and_wall_seconds_so_far(tmp_path):
+    """A trial a scheduler stops ends on a running report: its cost and duration must be in that report too."""
     def busy(config, report=None):
         deadline = time.process_time() + 0.02
         while time.process_time() < deadline:  # some CPU work before the fake trains
@@ -179,5 +179,7 @@ def test_every_report_carries_the_trials_cpu_seconds_so_far(tmp_path):
     reports, final = run(tmp_path, train=busy)
     seconds = [r["cpu_seconds"] for r in reports]
     assert seconds == sorted(seconds) and seconds[0] >= 0.02
+    walls = [r["duration"] for r in reports]
+    assert walls == sorted(walls) and walls[0] >= seconds[0] - 0.01
     row = records.trial_row("a", PARAMS, reports[0], False, "", tmp_path)
-    assert row["state"] == PRUNED and row["cpu_seconds"] == seconds[0]
+    assert row["state"] == PRUNED and row["cpu_seconds"] == seconds[0] and row["duration"] == walls[0]
