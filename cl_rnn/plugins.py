@@ -47,14 +47,15 @@ def import_plugin(kind: str, name: str) -> ModuleType:
     module_name = f"cl_rnn_plugins.{kind}.{name}"
     if module_name in sys.modules:
         return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, plugin_files(kind)[name])
+    path = plugin_files(kind)[name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
     except Exception as err:  # a plugin's own bug: name its file and the error, in one line
         del sys.modules[module_name]
-        raise PluginError(f"{ENV}: {plugin_files(kind)[name]}: {type(err).__name__}: {err}") from None
+        raise PluginError(f"{ENV}: {path}: {type(err).__name__}: {err}") from None
     return module
 
 

@@ -130,9 +130,8 @@ class _Population:
 
     def _regularisers(self) -> list[PopulationRegulariser]:
         """Each extra that a member selects (a member whose strength is off gets a zero column)."""
-        extras = [spec for spec in registry.methods().values() if spec.role == "extra"]
-        return [spec.batched(self) for spec in sorted(extras, key=lambda spec: spec.order)
-                if any(spec.selected(m.config) for m in self.active)]
+        return [spec.batched(self) for spec in registry.selected(*(m.config for m in self.active))
+                if spec.role == "extra"]
 
     def run(self) -> list[Result | TrainingDiverged]:
         for t in range(self.first_task, self.config.num_tasks):

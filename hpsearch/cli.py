@@ -39,10 +39,7 @@ def _methods_text(config: Any) -> str:
     """The registered methods (cl_rnn.methods.registry) that the fixed flags select."""
     from cl_rnn.methods import registry
 
-    chosen = registry.selected(config)
-    if not any(spec.role == "source" for spec in chosen):
-        chosen = [registry.get("finetune"), *chosen]
-    return ", ".join(f"{spec.name} ({spec.role})" for spec in chosen)
+    return ", ".join(f"{spec.name} ({spec.role})" for spec in registry.composition(config))
 
 
 def _population_text(config: Any) -> str:

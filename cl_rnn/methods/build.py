@@ -11,8 +11,7 @@ from cl_rnn.nets.rnn import RecurrentNet
 
 def build_method(config: Config, net: RecurrentNet, device: torch.device) -> Method:
     """A fresh method for a run (and, with --train_from_scratch, for every task)."""
-    chosen = registry.selected(config)
-    sources = [spec for spec in chosen if spec.role == "source"] or [registry.get("finetune")]
-    source = sources[0].build(config, net, device)
-    extras = [spec.build(config, net, source) for spec in chosen if spec.role == "extra"]
+    source_spec, *others = registry.composition(config)
+    source = source_spec.build(config, net, device)
+    extras = [spec.build(config, net, source) for spec in others if spec.role == "extra"]
     return Composite(source, extras) if extras else source

@@ -104,9 +104,18 @@ def get(name: str) -> MethodSpec:
     return known[name]
 
 
-def selected(config: Config) -> list[MethodSpec]:
-    """The methods ``config`` selects, extras in their order."""
-    return sorted((s for s in methods().values() if s.selected(config)), key=lambda s: s.order)
+def selected(*configs: Config) -> list[MethodSpec]:
+    """The methods any of ``configs`` selects (a population's members may differ in strengths), extras in
+    their order."""
+    return sorted((s for s in methods().values() if any(s.selected(c) for c in configs)), key=lambda s: s.order)
+
+
+def composition(config: Config) -> list[MethodSpec]:
+    """The methods a run of ``config`` combines: its weight source first (fine-tuning when it selects
+    none), then the others in their order."""
+    chosen = selected(config)
+    sources = [spec for spec in chosen if spec.role == "source"] or [get("finetune")]
+    return [sources[0], *(spec for spec in chosen if spec.role != "source")]
 
 
 def exclusions() -> list[tuple[MethodSpec, MethodSpec]]:
