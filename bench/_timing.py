@@ -1,7 +1,10 @@
-"""Timing of a training loop from the outside: a method patched to record its speed per call."""
+"""Timing of a training loop from the outside (a method patched to record its speed per call), and the
+machine a figure was measured on."""
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 
@@ -36,3 +39,10 @@ class Timer:
 def iterations(experiment: Any, stream: Any, n_iter: int, validate: Any) -> int:
     """``count`` for ``cl_rnn.train._Experiment._optimise``: its iterations."""
     return n_iter
+
+
+def machine() -> str:
+    """The CPU model (/proc/cpuinfo) and the cores this process may use: what a speed figure holds for."""
+    models = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+              if line.startswith("model name")] if Path("/proc/cpuinfo").is_file() else []
+    return f"{models[0] if models else 'unknown CPU'}; {len(os.sched_getaffinity(0))} of {os.cpu_count()} cores usable"

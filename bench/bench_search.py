@@ -40,7 +40,6 @@ import hashlib
 import json
 import math
 import multiprocessing
-import os
 import shlex
 import signal
 import statistics
@@ -50,6 +49,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+
+from _timing import machine  # bench/ is the script's folder
 
 REPO = Path(__file__).resolve().parents[1]
 STRENGTHS = {"finetune": {"orthogonal_hh_reg": [-1.0, 0.1, 1.0]},
@@ -318,12 +319,6 @@ def method_report(method: str, grid: dict[str, Any], outcomes: dict[str, list[di
     lines.append("  ASHA rungs, Spearman of rung score with final over the grid's runs: " + (", ".join(
         f"task {t} (after {t + 1}) {rho:+.2f}" for t, rho in rungs.items()) or "no rung before the last task"))
     return lines
-
-
-def machine() -> str:
-    models = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-              if line.startswith("model name")] if Path("/proc/cpuinfo").is_file() else []
-    return f"{models[0] if models else 'unknown CPU'}; {len(os.sched_getaffinity(0))} of {os.cpu_count()} cores usable"
 
 
 # --- main ------------------------------------------------------------------------------------------------

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -39,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from cl_rnn.data.surrogate import ensure_surrogate  # noqa: E402
 from _study import STUDY_RUN, install_data, read_overview, study_ready  # noqa: E402
+from _timing import machine  # noqa: E402
 from search_spaces._published import LINES  # noqa: E402
 
 CHOICES = {"finetune": ("finetune", []), "ewc": ("ewc", []), "si": ("si", []), "masking": ("masking", []),
@@ -135,13 +134,6 @@ def machine_limit() -> tuple[float, float, float]:
     return flops, seconds, projection
 
 
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.partition(":")[2].strip()
-    return platform.processor() or "unknown CPU"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-iter", type=int, default=300)
@@ -161,7 +153,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     install_data(data, args.out)
     runs = Path(tempfile.mkdtemp(prefix="runs_", dir=args.out))
-    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; torch {torch.__version__}; data {data.name}; "
+    print(f"machine: {machine()}; torch {torch.__version__}; data {data.name}; "
           f"--n_iter={args.n_iter}, 10 tasks, {args.repeats} repeats; logs in {runs}", flush=True)
     print(f"{'line':<10} {'study s':>9} {'cl-rnn s':>9} {'ratio':>7} | {'study it/s':>10} {'cl-rnn it/s':>11} "
           f"{'ratio':>7}", flush=True)
