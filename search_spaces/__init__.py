@@ -50,8 +50,12 @@ class SearchSpace:
 
 def names() -> list[str]:
     """Every space: this package's modules and ``CL_RNN_PLUGINS`` folders' ``search_spaces/`` (``cl_rnn.plugins``)."""
-    own = {info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")}
-    return sorted(own | set(plugins.plugin_files("search_spaces")))
+    return sorted(_own() | set(plugins.plugin_files("search_spaces")))
+
+
+def _own() -> set[str]:
+    """This package's spaces (private modules, ``_*.py``, are not)."""
+    return {info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")}
 
 
 def _check_module(name: str, module: ModuleType) -> None:
@@ -66,7 +70,7 @@ def _check_module(name: str, module: ModuleType) -> None:
 def load(name: str) -> SearchSpace:
     if name not in names():
         raise SpaceError(f"unknown method {name!r}; known: {', '.join(names())}")
-    own = any(info.name == name for info in pkgutil.iter_modules(__path__))
+    own = name in _own()
     module = importlib.import_module(f"{__name__}.{name}") if own else plugins.import_plugin("search_spaces", name)
     _check_module(name, module)
     summary = (module.__doc__ or "").strip().splitlines()
