@@ -10,7 +10,7 @@ Cases (all on a small surrogate, 100 classes x 100 clips, with --val_set_size=50
 
 A case keeps the accuracy matrix (each float's exact bits, as ``float.hex``), the text of
 performance_overview.txt and, for single runs, the SHA-256 of the final weights (every tensor of the
-method's state in the --store_final_models checkpoint, in key order).  Bit for bit is a promise of one
+weight source's state in the --store_final_models checkpoint, in key order).  Bit for bit is a promise of one
 machine: each file names the CPU and torch version that recorded it, and on another machine only the
 accuracies are compared, to within ``OTHER_MACHINE_POINTS`` (float rounding differs between CPUs).
 """
@@ -81,7 +81,9 @@ def all_cases() -> list[str]:
 # --- running a case ----------------------------------------------------------------------------------------
 
 def weights_digest(run_folder: Path) -> str:
-    """SHA-256 over every tensor of the method's final state, in key order."""
+    """SHA-256 over the weight source's final state (every tensor, in key order) and the from-scratch
+    networks.  The source's, not the regularisers': their state (Fisher, importances) shaped every
+    step of the weights, and where it is kept is the engine's business."""
     digest = hashlib.sha256()
 
     def visit(key: str, value: Any) -> None:
@@ -96,7 +98,9 @@ def weights_digest(run_folder: Path) -> str:
                 visit(f"{key}/{k}", item)
 
     payload = read_payload(path_in(run_folder))
-    visit("method", payload["method"])
+    method = payload["method"]
+    composite = [k for k in method if str(k).startswith("0:")]  # a source with extras: "0:<source>" first
+    visit("source", method[composite[0]] if composite else method)
     visit("task_weights", payload["task_weights"])
     return digest.hexdigest()
 
