@@ -20,7 +20,7 @@ import torch
 
 from cl_rnn.config import Config
 from cl_rnn.data.tasks import load_tasks
-from cl_rnn.methods.build import build_method
+from cl_rnn.methods.ewc import task_fisher
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
 from cl_rnn import train as train_module
 from cl_rnn.train import train
@@ -56,13 +56,13 @@ def loop_speed(flags: dict, tasks, iters: int, repeats: int, out: str) -> tuple[
 def fisher_seconds(tasks, repeats: int) -> float:
     config = Config(**STUDY_NET, use_ewc=True)
     net = RecurrentNet(NetSpec.from_config(config))
-    ewc = build_method(config, net, torch.device("cpu")).extras[0]
+    theta = net.init_weights()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     best = float("inf")
     for _ in range(repeats):
         started = time.perf_counter()
-        ewc.estimate_fisher(0, tasks[0].x_train, tasks[0].y_train)
+        task_fisher(config, net, theta, tasks[0], 0, None)
         best = min(best, time.perf_counter() - started)
     torch.set_num_threads(threads)
     return best

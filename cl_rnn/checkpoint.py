@@ -1,12 +1,13 @@
 """Per-task checkpoints: a run's whole state after its last finished task, so a restart ends the same.
 
 ``<run folder>/checkpoints/checkpoint.pt`` holds, after every task but the last: the flags, the
-accuracy matrix so far, the method's state (``Method.state_dict``: weights, Fisher and anchor, SI
-importances, hypernetwork and its targets, masks, coresets), the from-scratch networks of earlier
-tasks, the RNG states of torch, numpy and ``random``, and the fingerprint of the data (a restart on
-other data is refused).  Batch streams restart with every task and draw from numpy's global RNG, so
-the RNG states are all they need.  A run restarted from it trains
-the remaining tasks exactly as the uninterrupted run would have (bitwise on the same machine).
+accuracy matrix so far, the method's state (``Method.state_dict``: weights, hypernetwork and its
+targets, masks, coresets), the regularisers' (EWC's Fisher and anchor, SI's importances), the
+from-scratch networks of earlier tasks, the RNG states of torch, numpy and ``random``, and the
+fingerprint of the data (a restart on other data is refused).  Batch streams restart with every
+task and draw from numpy's global RNG, so the RNG states are all they need.  A run restarted from
+it trains the remaining tasks exactly as the uninterrupted run would have (bitwise on the same
+machine).
 
 Only the latest checkpoint is kept: it is all a restart needs.  It is written atomically (temporary
 file, fsync, ``os.replace``): a reader sees the previous checkpoint or the new one, never half of one.
@@ -32,7 +33,7 @@ from cl_rnn.rules import ConfigError
 
 FOLDER = "checkpoints"
 FILE = "checkpoint.pt"
-FORMAT = 1
+FORMAT = 2  # 2: a single run's regularisers kept apart from its method
 # Flags that change where or how loudly a run writes, not what it computes.
 NOT_COMPARED = ("out_dir", "overwrite", "loglevel_info")
 
@@ -48,6 +49,7 @@ class RunState:
     task: int
     matrix: np.ndarray
     method: dict[str, Any]
+    regularisers: list[dict[str, Any]]  # each Regulariser's state (EWC's Fisher and anchor, SI's importances)
     task_weights: list[torch.Tensor]
     rng: dict[str, Any]
     seconds: float

@@ -4,14 +4,14 @@ Members may differ in the flags of ``MEMBER_FLAGS`` (seed, learning rate, weight
 regulariser strengths, mask fraction, criterion, run folder); every other flag must be equal
 (``population_key``).  All members' weights are one [P, W] tensor, trained by one loop: the loss
 gradient (``nets/population_lstm.py``, the single run's kernels member by member), the
-regularisers (each method's ``Population*`` class, vector ops over [P, W]), clipping and Adam
-(``population_optim.py``, each member's own Adam over its row).  A member's numbers are bit for
-bit those of its single run (same ops, same order).  Each member is still its own run: it draws
-its batches and initial weights from its own generators as its single run would
-(``population_members.py``), writes its own run folder with ``cl_rnn.results``, is reported on
-after every task with ``report(member, task, metrics)`` (``member``: its position in ``configs``;
-``metrics`` as ``train``'s), and leaves the population when its ``--during_acc_criterion`` stops
-it or its loss diverges, so it costs nothing afterwards.
+regularisers (each extra's ``Regulariser``, vector ops over [P, W]: a single run uses the same ones
+with P = 1), clipping and Adam (``population_optim.py``, each member's own Adam over its row).  A
+member's numbers are bit for bit those of its single run (same ops, same order).  Each member is
+still its own run: it draws its batches and initial weights from its own generators as its single
+run would (``population_members.py``), writes its own run folder with ``cl_rnn.results``, is
+reported on after every task with ``report(member, task, metrics)`` (``member``: its position in
+``configs``; ``metrics`` as ``train``'s), and leaves the population when its
+``--during_acc_criterion`` stops it or its loss diverges, so it costs nothing afterwards.
 
 The result per member is its ``Result``, or the ``TrainingDiverged`` its single run would have
 raised.  ``fallback_reason(config)`` says why a configuration cannot join a population (multitask,
@@ -39,12 +39,12 @@ from cl_rnn.config import Config
 from cl_rnn.data.fingerprint import fingerprint
 from cl_rnn.evaluation import accuracy
 from cl_rnn.methods import registry
-from cl_rnn.methods.base import PopulationRegulariser, load_tensor_state, tensor_state
-from cl_rnn.methods.fisher import empirical_fisher
+from cl_rnn.methods.base import Members, Regulariser, load_tensor_state, tensor_state
+from cl_rnn.methods.ewc import task_fisher
 from cl_rnn.nets.population_lstm import PopulationLSTM, supports
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
 from cl_rnn.population_members import BestModels, Member, MemberReport
-from cl_rnn.population_optim import PopulationAdam, aligned_empty, aligned_rows, clip_by_member_norm, column
+from cl_rnn.population_optim import PopulationAdam, aligned_empty, aligned_rows, clip_by_member_norm
 from cl_rnn.results import Result
 from cl_rnn.rules import check
 from cl_rnn.prepare import choose_device, data_source, run_tasks
@@ -123,15 +123,13 @@ class _Population:
     def _values(self, flag: str) -> list[float]:
         return [getattr(m.config, flag) for m in self.active]
 
-    def column(self, flag: str, times: float = 1.0) -> torch.Tensor:
-        """A flag per member as a [P, 1] column; ``times`` scales it in double first (as Python
-        scalars are, in the single run's arithmetic), then it is rounded to float32."""
-        return column([times * v for v in self._values(flag)], self.theta)
+    def _members(self) -> Members:
+        return Members([m.config for m in self.active], self.net, self.theta, self.theta)
 
-    def _regularisers(self) -> list[PopulationRegulariser]:
+    def _regularisers(self) -> list[Regulariser]:
         """Each extra that a member selects (a member whose strength is off gets a zero column)."""
-        return [spec.batched(self) for spec in registry.selected(*(m.config for m in self.active))
-                if spec.role == "extra"]
+        members = self._members()
+        return [spec.batched(members) for spec in registry.selected(*members.configs) if spec.role == "extra"]
 
     def run(self) -> list[Result | TrainingDiverged]:
         for t in range(self.first_task, self.config.num_tasks):
@@ -190,21 +188,16 @@ class _Population:
                 self.report(member.index, t, metrics)
 
     def _fisher(self, t: int, data) -> torch.Tensor:
-        config = self.config
-        rows = []
-        for k, member in enumerate(self.active):
-            chosen = member.fisher_samples(len(data.y_train))
-            rows.append(empirical_fisher(self.net, self.theta[k], data.x_train[chosen], data.y_train[chosen], t,
-                                         None if member.masks is None else member.masks[t],
-                                         config.ts_weighting_fisher, config.tbptt_fisher))
-        return torch.stack(rows)
+        return torch.stack([task_fisher(self.config, self.net, self.theta[k], data, t,
+                                        None if member.masks is None else member.masks[t], member.numpy_rng)
+                            for k, member in enumerate(self.active)])
 
     def _optimise(self, t: int, x: torch.Tensor, y: torch.Tensor) -> None:
         iterations, batch = self.config.n_iter, self.config.batch_size
         draws = [m.draws(len(y)) for m in self.active]
         self.optimizer = PopulationAdam(self.theta, self._values("lr"), self._values("adam_beta1"),
                                         self._values("weight_decay"))
-        self.max_norm = self.column("clip_grad_norm")
+        self.max_norm = self._members().column("clip_grad_norm")
         self.clipped = self.max_norm != -1
         self.grad = aligned_empty(*self.theta.shape, self.theta)
         self.best = BestModels(self.theta) if self.config.use_best_models else None
@@ -255,7 +248,7 @@ class _Population:
             self.grad = grad
         clip_by_member_norm(grad, self.max_norm, self.clipped)
         for reg in self.regularisers:
-            reg.before_step(theta, grad, self.optimizer)
+            reg.before_step(theta, grad, self.optimizer.pairs())
         self.optimizer.step(grad)
         for reg in self.regularisers:
             reg.after_step(theta, grad)

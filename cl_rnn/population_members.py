@@ -17,9 +17,8 @@ import torch
 
 from cl_rnn.batches import IndexStream
 from cl_rnn.config import Config
+from cl_rnn.methods import registry
 from cl_rnn.methods.base import Method
-from cl_rnn.methods.build import build_method
-from cl_rnn.methods.ewc import fisher_samples
 from cl_rnn.metrics import task_metrics
 from cl_rnn.nets.masks import make_masks
 from cl_rnn.nets.rnn import RecurrentNet
@@ -60,7 +59,6 @@ class Member:
         self.task_weights: list[torch.Tensor] = []  # from scratch: each task's own network
         self.stop_reason: str | None = None
         self.error: Exception | None = None
-        self.method_name = _method_name(config, net)
         self.earlier_seconds, self.resumed_at = 0.0, []
 
     # --- checkpoints ----------------------------------------------------------------------------
@@ -92,10 +90,6 @@ class Member:
 
     def draws(self, size: int) -> IndexStream:
         return IndexStream(size, self.numpy_rng)
-
-    def fisher_samples(self, available: int) -> torch.Tensor:
-        """``methods.ewc.fisher_samples`` with this member's generator."""
-        return fisher_samples(self.config.n_fisher, available, self.numpy_rng)
 
     def evaluate_on(self, theta: torch.Tensor, task: int, x: torch.Tensor, y: torch.Tensor,
                     accuracy: Callable[..., float]) -> float:
@@ -131,16 +125,8 @@ class Member:
 
     def result(self, finished: bool) -> Result:
         return run_result(self.config, self.matrix, finished=finished, stop_reason=self.stop_reason,
-                          out_dir=self.folder.path, seconds=self._seconds(), method=self.method_name,
+                          out_dir=self.folder.path, seconds=self._seconds(), method=registry.run_name(self.config),
                           resumed_at=self.resumed_at, data_fingerprint=self.data_fingerprint)
-
-
-def _method_name(config: Config, net: RecurrentNet) -> str:
-    """The name ``train`` records (built once on a forked RNG: the global streams stay untouched)."""
-    if config.train_from_scratch:
-        return "from_scratch"
-    with torch.random.fork_rng(devices=[]):
-        return build_method(config, net, torch.device("cpu")).name
 
 
 class BestModels:

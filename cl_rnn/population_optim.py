@@ -35,11 +35,6 @@ def aligned_rows(values: torch.Tensor) -> torch.Tensor:
     return aligned_empty(values.shape[0], values.shape[1], values).copy_(values)
 
 
-def column(values: list[float], like: torch.Tensor) -> torch.Tensor:
-    """Per-member values as a [P, 1] column that broadcasts over a [P, W] buffer."""
-    return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, 1)
-
-
 class PopulationAdam:
     """One fresh ``Adam`` per member and task (as ``train``), over the rows of ``theta`` [P, W]."""
 
@@ -47,6 +42,10 @@ class PopulationAdam:
         self.rows = list(theta.unbind(0))
         self.members = [Adam([row], lr=rate, betas=(b1, BETA2), weight_decay=decay)
                         for row, rate, b1, decay in zip(self.rows, lr, beta1, weight_decay)]
+
+    def pairs(self) -> list[tuple[Adam, torch.Tensor]]:
+        """Each member's optimizer and the row it steps (what ``Regulariser.before_step`` reads)."""
+        return list(zip(self.members, self.rows))
 
     @torch.no_grad()
     def step(self, grad: torch.Tensor) -> None:

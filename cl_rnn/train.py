@@ -23,8 +23,10 @@ from cl_rnn.batches import MultitaskStream, TaskStream, time_major
 from cl_rnn.config import Config
 from cl_rnn.data.fingerprint import fingerprint
 from cl_rnn.evaluation import accuracy, needs_all_steps, step_weights, task_loss
+from cl_rnn.methods import registry
 from cl_rnn.methods.base import Batch, Method
 from cl_rnn.methods.build import build_method
+from cl_rnn.methods.regularisers import Regularisers
 from cl_rnn.metrics import task_metrics
 from cl_rnn.nets import lstm_kernel
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
@@ -89,7 +91,7 @@ class _Experiment:
             checkpoint.check_same_data(resumed.data_fingerprint, self.data_fingerprint,
                                        data_source(config, tasks is not None), self.folder.path)
         self.net = RecurrentNet(NetSpec.from_config(config, input_size=self.tasks[0].x_train.shape[2]))
-        self.method = self._fresh_method()
+        self.method, self.regularisers = self._fresh_method()
         rows = 1 if config.multitask else config.num_tasks
         self.matrix = np.full((rows, config.num_tasks), np.nan)
         self.step_weights = step_weights(config.ts_weighting, self.tasks[0].x_train.shape[1])
@@ -100,13 +102,15 @@ class _Experiment:
         if resumed is not None:
             self._resume(resumed)
 
-    def _fresh_method(self) -> Method:
-        return build_method(self.config, self.net, self.device)
+    def _fresh_method(self) -> tuple[Method, Regularisers]:
+        method = build_method(self.config, self.net, self.device)
+        return method, Regularisers(self.config, self.net, method)
 
     # --- checkpoints ---------------------------------------------------------------------------
     def _resume(self, state: checkpoint.RunState) -> None:
         """Continue after the checkpoint's task, exactly where the interrupted run was."""
         self.method.load_state_dict(state.method)
+        self.regularisers.load_state_dict(state.regularisers)
         self.task_weights = list(state.task_weights)
         self.matrix = np.asarray(state.matrix, dtype=float).copy()
         self.first_task = state.task + 1
@@ -120,6 +124,7 @@ class _Experiment:
         self.folder.record(checkpoint.path_in(self.folder.path))  # the first one's folder: the run's to discard
         checkpoint.save(self.folder.path, checkpoint.RunState(
             config=dataclasses.asdict(self.config), task=t, matrix=self.matrix, method=self.method.state_dict(),
+            regularisers=self.regularisers.state_dict(),
             task_weights=self.task_weights, rng=checkpoint.rng_states(), seconds=self._seconds(),
             resumed_at=self.resumed_at, done=done, data_fingerprint=self.data_fingerprint))
         self.last_saved = t
@@ -130,7 +135,7 @@ class _Experiment:
     # --- the run ------------------------------------------------------------------------------
     def run(self) -> Result:
         log.info("method %s, %d main-net weights, device %s, run folder %s",
-                 self.method.name, self.net.num_params, self.device, self.folder.path)
+                 registry.run_name(self.config), self.net.num_params, self.device, self.folder.path)
         try:
             if self.config.multitask:
                 self._multitask()
@@ -152,13 +157,15 @@ class _Experiment:
         config = self.config
         if config.train_from_scratch and t > 0:
             self.task_weights.append(self.method.weights(t - 1).detach().clone())
-            self.method = self._fresh_method()
+            self.method, self.regularisers = self._fresh_method()
         data = self.tasks[t]
         stream = TaskStream(time_major(data.x_train, self.device, torch.uint8), data.y_train.to(self.device), t,
                             config.batch_size)
         self.method.before_task(t, data)
+        self.regularisers.before_task(t)
         speed = self._optimise(stream, config.n_iter, lambda: self._validate([t]))
         self.method.after_task(t, data)
+        self.regularisers.after_task(t, data)
         self.matrix[t] = self._test_row()
         self._after_row(t, speed)
         reason = criterion_stop(config, t, self.matrix[t, t])
@@ -199,29 +206,28 @@ class _Experiment:
         return iterations / elapsed if elapsed > 0 else float("inf")
 
     def _step(self, batch: Batch, optimizer: Adam, params: list[torch.Tensor], it: int) -> None:
-        method = self.method
+        method, regularisers = self.method, self.regularisers
         task = _one_task(batch.task)
-        logits = self.net.forward(batch.x, method.weights(task), batch.task, self.last_only, method.unit_gains(task))
+        weights = method.weights(task)
+        if regularisers:
+            weights = regularisers.watch(weights, task)
+        logits = self.net.forward(batch.x, weights, batch.task, self.last_only, method.unit_gains(task))
         loss = task_loss(logits, batch.y, self.step_weights)
         penalty = method.penalty(task)
         for p in params:
             p.grad = None
-        if method.wants_task_grads:
-            loss.backward()
-            method.after_task_loss_backward(task)
-            if penalty is not None:
-                penalty.backward()
-        else:
-            (loss if penalty is None else loss + penalty).backward()
+        (loss if penalty is None else loss + penalty).backward()
         self._check_finite(loss, penalty, it)
         if self.config.clip_grad_norm != -1:
             _clip_grad_norm(params, self.config.clip_grad_norm)
-        method.after_backward(task, optimizer)
+        regularisers.before_step(optimizer)
         optimizer.step()
-        method.after_step(task)
+        regularisers.after_step()
 
     def _check_finite(self, loss: torch.Tensor, penalty: torch.Tensor | None, it: int) -> None:
-        value = float(loss.detach()) if penalty is None else float(loss.detach()) + float(penalty.detach())
+        value = float(loss.detach()) + (0.0 if penalty is None else float(penalty.detach()))
+        if self.regularisers:
+            value += self.regularisers.penalty_value()
         if not math.isfinite(value):
             self.stop_reason, error = divergence(value, it)
             self.folder.write(self._result(finished=False), self.config.random_seed)
@@ -259,16 +265,9 @@ class _Experiment:
 
     def _result(self, finished: bool) -> Result:
         return run_result(self.config, self.matrix, finished=finished, stop_reason=self.stop_reason,
-                          out_dir=self.folder.path, seconds=self._seconds(), method=self._method_name(),
+                          out_dir=self.folder.path, seconds=self._seconds(), method=registry.run_name(self.config),
                           resumed_at=self.resumed_at, data_fingerprint=self.data_fingerprint,
                           compression_ratio=self.method.compression_ratio(self.net))
-
-    def _method_name(self) -> str:
-        if self.config.multitask:
-            return "multitask"
-        if self.config.train_from_scratch:
-            return "from_scratch"
-        return self.method.name
 
 
 class _Frozen(Method):

@@ -1,15 +1,18 @@
-"""Online EWC: batched Fisher == one sample at a time; penalty zero at the anchor; it learns."""
+"""Online EWC: batched Fisher == one sample at a time; penalty zero at the anchor, exact gradient; it learns."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from cl_rnn.evaluation import task_loss
-from cl_rnn.methods import fisher
-from cl_rnn.methods.build import build_method
-from cl_rnn.methods.ewc import OnlineEWC
+from cl_rnn.config import Config
+from cl_rnn.methods import fisher, registry
+from cl_rnn.methods.base import Members
+from cl_rnn.methods.ewc import OnlineEWC, task_fisher
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
 from cl_rnn.train import train
 from train_helpers import small_config, synthetic_tasks
@@ -17,57 +20,58 @@ from train_helpers import small_config, synthetic_tasks
 TASKS = synthetic_tasks()
 
 
-def ewc_for(**flags) -> tuple[RecurrentNet, OnlineEWC]:
+def ewc_for(**flags) -> tuple[Config, RecurrentNet, OnlineEWC, torch.Tensor]:
+    """A one-member EWC regulariser and its weights [1, W]."""
     config = small_config(Path("."), use_ewc=True, **flags)
     net = RecurrentNet(NetSpec.from_config(config))
-    method = build_method(config, net, torch.device("cpu"))
-    return net, method.extras[0]
+    theta = net.init_weights().view(1, -1)
+    return config, net, registry.get("ewc").batched(Members([config], net, theta, theta)), theta
+
+
+def clips(task: int, count: int) -> SimpleNamespace:
+    return SimpleNamespace(x_train=TASKS[task].x_train[:count], y_train=TASKS[task].y_train[:count])
 
 
 def test_fisher_is_the_mean_squared_gradient_of_each_sample():
-    net, ewc = ewc_for()
+    config, net, _, theta = ewc_for()
     x, y = TASKS[0].x_train[:6], TASKS[0].y_train[:6]
     expected = torch.zeros(net.num_params)
     for k in range(6):
-        theta = ewc.theta.detach().clone().requires_grad_()
+        weights = theta[0].clone().requires_grad_()
         xs = x[k:k + 1].permute(1, 0, 2).float()
-        task_loss(net.forward(xs, theta, 1), y[k:k + 1], torch.ones(1)).backward()
-        expected += theta.grad ** 2
-    torch.testing.assert_close(ewc.estimate_fisher(1, x, y), expected / 6, rtol=1e-4, atol=1e-9)
+        task_loss(net.forward(xs, weights, 1), y[k:k + 1], torch.ones(1)).backward()
+        expected += weights.grad ** 2
+    torch.testing.assert_close(task_fisher(config, net, theta[0], clips(0, 6), 1, None), expected / 6,
+                               rtol=1e-4, atol=1e-9)
 
 
 def test_truncated_fisher_differs_and_n_fisher_limits_the_samples():
-    net, ewc = ewc_for(tbptt_fisher=1)
-    x, y = TASKS[0].x_train[:8], TASKS[0].y_train[:8]
-    truncated = ewc.estimate_fisher(0, x, y)
-    ewc.tbptt = -1
-    assert not torch.allclose(truncated, ewc.estimate_fisher(0, x, y))
-    ewc.n_fisher = 0
-    assert ewc.estimate_fisher(0, x, y).abs().sum() == 0
+    config, net, _, theta = ewc_for(tbptt_fisher=1)
+    truncated = task_fisher(config, net, theta[0], clips(0, 8), 0, None)
+    assert not torch.allclose(truncated, task_fisher(replace(config, tbptt_fisher=-1), net, theta[0], clips(0, 8), 0,
+                                                     None))
+    assert task_fisher(replace(config, n_fisher=0), net, theta[0], clips(0, 8), 0, None).abs().sum() == 0
 
 
-def test_penalty_is_zero_at_the_anchor_and_grows_away_from_it():
-    net, ewc = ewc_for(ewc_lambda=10.0, ewc_gamma=0.5)
-    assert ewc.penalty(0) is None
-    ewc.after_task(0, TASKS[0])
-    first = ewc.fisher.clone()
-    assert ewc.penalty(1).item() == 0
+def test_penalty_is_zero_at_the_anchor_and_grows_away_from_it_with_its_exact_gradient():
+    config, net, ewc, theta = ewc_for(ewc_lambda=10.0, ewc_gamma=0.5)
+    grad = torch.zeros_like(theta)
+    assert ewc.add_grad(theta, grad, 0) is None
+    first = task_fisher(config, net, theta[0], TASKS[0], 0, None)[None]
+    ewc.after_task(theta, 0, False, lambda: first)
+    assert ewc.add_grad(theta, grad, 1).item() == 0 and grad.abs().sum() == 0
     direction = torch.randn(net.num_params)
-    with torch.no_grad():
-        ewc.theta.add_(direction, alpha=0.01)
-    near = ewc.penalty(1).item()
-    with torch.no_grad():
-        ewc.theta.add_(direction, alpha=0.01)
-    far = ewc.penalty(1)
+    near = ewc.add_grad(theta + 0.01 * direction, torch.zeros_like(theta), 1).item()
+    moved = theta + 0.02 * direction
+    far = ewc.add_grad(moved, grad, 1)
     assert 0 < near < far.item()
-    expected = 5.0 * (first * (ewc.theta.detach() - ewc.anchor) ** 2).sum()
-    torch.testing.assert_close(far, expected)
-    far.backward()
-    torch.testing.assert_close(ewc.theta.grad, 10.0 * first * (ewc.theta.detach() - ewc.anchor))
-    ewc.num_tasks = 3
-    ewc.after_task(1, TASKS[1])  # online: F <- F_new + gamma F_old
-    fresh = ewc.estimate_fisher(1, TASKS[1].x_train, TASKS[1].y_train)
-    torch.testing.assert_close(ewc.fisher, fresh + 0.5 * first)
+    torch.testing.assert_close(far, 5.0 * (first * (moved - ewc.anchor) ** 2).sum(1))
+    torch.testing.assert_close(grad, 10.0 * first * (moved - ewc.anchor))
+    second = task_fisher(config, net, moved[0], TASKS[1], 1, None)[None]
+    ewc.after_task(moved, 1, False, lambda: second)  # online: F <- F_new + gamma F_old
+    torch.testing.assert_close(ewc.fisher, second + 0.5 * first)
+    ewc.after_task(moved, 2, True, lambda: 1 / 0)  # the last task: no Fisher
+    torch.testing.assert_close(ewc.fisher, second + 0.5 * first)
 
 
 def test_ewc_learns_two_tasks_and_remembers_more_than_fine_tuning(tmp_path):

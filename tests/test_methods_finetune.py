@@ -6,7 +6,11 @@ import torch
 from cl_rnn.config import Config
 from cl_rnn.methods.base import Composite, Method
 from cl_rnn.methods.build import build_method
+from cl_rnn.methods import registry
 from cl_rnn.methods.finetune import FineTune
+from cl_rnn.methods.ortho import OrthogonalPenalty
+from cl_rnn.methods.regularisers import Regularisers
+from cl_rnn.methods.si import SynapticIntelligence
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
 
 NET = RecurrentNet(NetSpec.from_config(Config(multi_head=True, rnn_arch="8")))
@@ -49,8 +53,11 @@ def test_composite_sums_penalties_and_calls_every_member_source_first():
     assert calls == [("before", 1.0, 1), ("before", 2.0, 1), ("after", 1.0, 1), ("after", 2.0, 1)]
 
 
-def test_build_composes_regularisers_over_the_fine_tuning_source():
+def test_a_runs_regularisers_watch_the_fine_tuning_sources_weights():
     config = Config(multi_head=True, rnn_arch="8", use_si=True, orthogonal_hh_reg=0.5)
     method = build_method(config, NET, torch.device("cpu"))
-    assert method.name == "si+ortho_reg"
-    assert len(method.parameters()) == 1
+    assert isinstance(method, FineTune) and len(method.parameters()) == 1
+    regularisers = Regularisers(config, NET, method)
+    assert [type(r) for r in regularisers.all] == [SynapticIntelligence, OrthogonalPenalty]
+    assert regularisers.leaf is method.theta and regularisers.theta.data_ptr() == method.theta.data_ptr()
+    assert registry.run_name(config) == "si+ortho_reg"

@@ -1,14 +1,17 @@
 """Masking: each task's own fixed subset of units, mask_fraction honoured, used everywhere; masking + SI."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import torch
 
 import cl_rnn.train
 from cl_rnn.config import Config
 from cl_rnn.evaluation import task_loss
-from cl_rnn.methods.base import Composite
 from cl_rnn.methods.build import build_method
+from cl_rnn.methods.ewc import task_fisher
 from cl_rnn.methods.masking import Masking
+from cl_rnn.methods.regularisers import Regularisers
 from cl_rnn.methods.si import SynapticIntelligence
 from cl_rnn.nets.lstm import lstm_sequence
 from cl_rnn.nets.masks import make_masks, units_off
@@ -61,8 +64,9 @@ def test_the_fisher_sees_the_masks():
     config = Config(num_tasks=2, num_classes_per_task=3, rnn_arch="8", use_ewc=True, mask_fraction=0.5, **MASK_FLAGS)
     net = RecurrentNet(NetSpec.from_config(config))
     method = build_method(config, net, torch.device("cpu"))
-    off = method.source.unit_gains(0)[0] == 0
-    fisher = method.extras[0].estimate_fisher(0, TASKS[0].x_train[:20], TASKS[0].y_train[:20])
+    off = method.unit_gains(0)[0] == 0
+    clips = SimpleNamespace(x_train=TASKS[0].x_train[:20], y_train=TASKS[0].y_train[:20])
+    fisher = task_fisher(config, net, method.theta, clips, 0, method.unit_gains(0))
     w_ih = net.unflatten(fisher)["rnn0.w_ih"].view(4, 8, -1)
     assert w_ih[:, off].max() < 1e-8 * w_ih[:, ~off].max()
 
@@ -70,26 +74,26 @@ def test_the_fisher_sees_the_masks():
 def _run(tmp_path, monkeypatch, **flags):
     built = []
 
-    def capture(config, net, device):
-        built.append(build_method(config, net, device))
-        return built[-1]
+    def capture(config, net, method):
+        built.append((method, Regularisers(config, net, method)))
+        return built[-1][1]
 
-    monkeypatch.setattr(cl_rnn.train, "build_method", capture)
+    monkeypatch.setattr(cl_rnn.train, "Regularisers", capture)
     return train(small_config(tmp_path, overwrite=True, **flags), tasks=TASKS), built[0]
 
 
 def test_masking_learns_two_tasks_with_the_masks_of_its_seed(tmp_path, monkeypatch):
-    result, method = _run(tmp_path, monkeypatch, mask_fraction=0.5, **MASK_FLAGS)
+    result, (method, _) = _run(tmp_path, monkeypatch, mask_fraction=0.5, **MASK_FLAGS)
     assert isinstance(method, Masking) and min(result.during) > 60  # chance: 33%
     expected = make_masks(2, (16,), 0.5, seed=42)
     assert all(torch.equal(method.unit_gains(t)[0], expected[t][0]) for t in range(2))
 
 
 def test_masking_with_si_is_masks_plus_si_over_the_shared_weights(tmp_path, monkeypatch):
-    result, method = _run(tmp_path, monkeypatch, mask_fraction=0.5, use_si=True, si_lambda=10.0,
-                          si_task_loss_only=True, clip_grad_norm=1.0, **MASK_FLAGS)
-    assert isinstance(method, Composite) and isinstance(method.source, Masking)
-    si = method.extras[0]
-    assert isinstance(si, SynapticIntelligence) and si.theta is method.source.theta
+    result, (method, regularisers) = _run(tmp_path, monkeypatch, mask_fraction=0.5, use_si=True, si_lambda=10.0,
+                                          si_task_loss_only=True, clip_grad_norm=1.0, **MASK_FLAGS)
+    assert isinstance(method, Masking) and regularisers.leaf is method.theta
+    (si,) = regularisers.all
+    assert isinstance(si, SynapticIntelligence)
     assert si.importance is not None and (si.importance >= 0).all()
     assert min(result.during) > 60

@@ -4,8 +4,10 @@ from __future__ import annotations
 import torch
 
 from cl_rnn.adam import Adam
+from cl_rnn.config import Config
+from cl_rnn.methods import registry
+from cl_rnn.methods.base import Members
 from cl_rnn.methods.si import SynapticIntelligence, adam_update, add_adam_path
-from cl_rnn.methods.finetune import FineTune
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
 from cl_rnn.train import train
 from train_helpers import small_config, synthetic_tasks
@@ -14,40 +16,50 @@ TASKS = synthetic_tasks()
 NET = RecurrentNet(NetSpec(rnn=(4,), num_tasks=2, classes_per_task=3))
 
 
-def walk(si: SynapticIntelligence, steps: int, grad_scale: float, uphill: bool = False) -> None:
+def si_and_weights() -> tuple[SynapticIntelligence, torch.Tensor]:
+    """A one-member SI regulariser and the flat weights it watches (a leaf the optimizer steps)."""
+    theta = torch.zeros(NET.num_params, requires_grad=True)
+    rows = theta.detach().view(1, -1)
+    config = Config(use_si=True, si_lambda=1.0, num_tasks=3)
+    return registry.get("si").batched(Members([config], NET, rows, rows)), theta
+
+
+def walk(si: SynapticIntelligence, theta: torch.Tensor, steps: int, grad_scale: float, uphill: bool = False) -> None:
     """Gradient descent on a quadratic bowl, calling SI's hooks like the trainer does."""
-    optimizer = torch.optim.SGD([si.theta], lr=0.1, maximize=uphill)
-    si.before_task(0, None)
-    target = torch.ones_like(si.theta)
+    optimizer = torch.optim.SGD([theta], lr=0.1, maximize=uphill)
+    rows = theta.detach().view(1, -1)
+    si.before_task(rows, 0)
+    target = torch.ones_like(theta)
     for _ in range(steps):
-        si.theta.grad = None
-        (grad_scale * (si.theta - target).pow(2).sum()).backward()
-        si.after_backward(0, optimizer)
+        theta.grad = None
+        (grad_scale * (theta - target).pow(2).sum()).backward()
+        si.before_step(rows, theta.grad.view(1, -1), [(optimizer, theta)])
         optimizer.step()
-        si.after_step(0)
+        si.after_step(rows, theta.grad.view(1, -1))
 
 
 def test_importances_are_non_negative_and_grow_with_the_path():
-    short = SynapticIntelligence(FineTune(NET, torch.zeros(NET.num_params)), 1.0, False, 3, NET.num_params)
-    long = SynapticIntelligence(FineTune(NET, torch.zeros(NET.num_params)), 1.0, False, 3, NET.num_params)
-    walk(short, 2, 1.0)
-    walk(long, 8, 1.0)
+    (short, short_theta), (long, long_theta) = si_and_weights(), si_and_weights()
+    walk(short, short_theta, 2, 1.0)
+    walk(long, long_theta, 8, 1.0)
     assert (short.omega > 0).all() and (long.omega > short.omega).all()  # the path integral grows
-    short.after_task(0, None)
-    long.after_task(0, None)
+    rows = short_theta.detach().view(1, -1)
+    short.after_task(rows, 0, False, fisher=None)
+    long.after_task(long_theta.detach().view(1, -1), 0, False, fisher=None)
     assert (short.importance > 0).all() and (long.importance > 0).all()
-    assert short.penalty(1).item() == 0 and (short.omega == 0).all()
-    uphill = SynapticIntelligence(FineTune(NET, torch.zeros(NET.num_params)), 1.0, False, 3, NET.num_params)
-    walk(uphill, 3, 1.0, uphill=True)  # moving against the gradient: negative path integral, clipped to 0
-    uphill.after_task(0, None)
+    assert short.add_grad(rows, torch.zeros_like(rows), 1).item() == 0 and (short.omega == 0).all()
+    uphill, uphill_theta = si_and_weights()
+    walk(uphill, uphill_theta, 3, 1.0, uphill=True)  # moving against the gradient: negative path integral, clipped
+    uphill.after_task(uphill_theta.detach().view(1, -1), 0, False, fisher=None)
     assert (uphill.importance == 0).all()
 
 
 def test_the_last_task_adds_no_importance():
-    si = SynapticIntelligence(FineTune(NET, torch.zeros(NET.num_params)), 1.0, False, 1, NET.num_params)
-    walk(si, 3, 1.0)
-    si.after_task(0, None)
-    assert si.importance is None and si.penalty(1) is None
+    si, theta = si_and_weights()
+    walk(si, theta, 3, 1.0)
+    rows = theta.detach().view(1, -1)
+    si.after_task(rows, 0, True, fisher=None)
+    assert si.importance is None and si.add_grad(rows, torch.zeros_like(rows), 1) is None
 
 
 def test_hypothetical_adam_update_equals_a_real_step():

@@ -8,6 +8,7 @@ from cl_rnn.config import Config
 from cl_rnn.methods import registry
 from cl_rnn.methods.base import Composite
 from cl_rnn.methods.build import build_method
+from cl_rnn.methods.regularisers import Regularisers
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
 from cl_rnn.population import fallback_reason
 from cl_rnn.rules import ConfigError, check
@@ -62,10 +63,17 @@ def test_a_methods_own_rule_is_its_one_line_refusal():
 
 def test_the_method_is_built_from_the_selected_specs_extras_in_order():
     net = RecurrentNet(NetSpec.from_config(Config(), input_size=128))
-    method = build_method(Config(use_masks=True, use_si=True, orthogonal_hh_reg=0.5), net, "cpu")
-    assert isinstance(method, Composite)
-    assert [m.name for m in method.members] == ["masks", "si", "ortho_reg"]
-    assert build_method(Config(), net, "cpu").name == "finetune"
+    config = Config(use_masks=True, use_si=True, orthogonal_hh_reg=0.5)
+    method = build_method(config, net, "cpu")
+    assert method.name == "masks"  # the regularisers are not Methods
+    assert [type(r).__name__ for r in Regularisers(config, net, method).all] == ["SynapticIntelligence",
+                                                                                 "OrthogonalPenalty"]
+    assert registry.run_name(config) == "masks+si+ortho_reg"
+    replay = Config(use_replay=True, coreset_size=10, orthogonal_hh_reg=0.5)
+    composite = build_method(replay, net, "cpu")
+    assert isinstance(composite, Composite) and [m.name for m in composite.members] == ["finetune", "replay"]
+    assert registry.run_name(replay) == "ortho_reg+replay"
+    assert build_method(Config(), net, "cpu").name == "finetune" == registry.run_name(Config())
 
 
 def test_population_fallback_reasons_come_from_the_specs():
@@ -84,14 +92,15 @@ def test_every_search_space_selects_the_methods_its_fixed_flags_name():
 
 @pytest.mark.parametrize("change, message", [
     ({"flag": "use_no_such_thing"}, "names unknown flags"),
-    ({"build": None}, "needs a build function"),
+    ({"role": "source", "build": None}, "a source needs a build function"),
     ({"name": "ewc"}, "registered twice"),
-    ({"batched": None}, "an extra that batches needs a batched function"),
+    ({"build": lambda *_: None}, "not both"),
+    ({"batched": None}, "an extra needs a batched function"),
+    ({"batched": None, "build": lambda *_: None, "not_batched": None}, "needs a not_batched reason"),
 ])
 def test_a_malformed_spec_is_refused_in_one_line(change, message):
     spec = registry.MethodSpec(**{"name": "mine", "flag": "use_ewc", "role": "extra", "summary": "",
-                                  "build": lambda *_: None,
-                                  "batched": lambda *_: None, **change})
+                                  "batched": lambda *_: None, "not_batched": "not batched", **change})
     with pytest.raises(registry.RegistryError, match=message):
         registry._check_spec("mine.py", spec, registry.methods())
     with pytest.raises(registry.RegistryError, match="unknown method 'nope'"):

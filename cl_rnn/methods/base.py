@@ -2,23 +2,24 @@
 
 A continual-learning method is a small object.  The trainer, for every task ``t``::
 
-    method.before_task(t, data)
+    method.before_task(t, data); regularisers' before_task
     for each iteration:
         weights = method.weights(t)                        # flat main-net weights for task t
         loss = task_loss(net.forward(x, weights, t, unit_gains=method.unit_gains(t)))
         penalty = method.penalty(t)                        # None, or a scalar added to the loss
-        backward of the task loss; method.after_task_loss_backward(t)   # only if wants_task_grads
-        backward of the penalty; clip the total gradient norm
-        method.after_backward(t, optimizer)                # grads are in p.grad, not yet applied
-        optimizer.step()
-        method.after_step(t)
-    method.after_task(t, data)                             # before the task's evaluation
+        backward of loss + penalty; the regularisers add their gradients to the weights' (``add_grad``)
+        clip the total gradient norm; regularisers' before_step
+        optimizer.step(); regularisers' after_step
+    method.after_task(t, data); regularisers' after_task  # before the task's evaluation
 
 ``parameters()`` is what one fresh Adam per task trains.  State lives on the method object;
 hooks never reach into the loss.  A method that supplies the main net's weights is a *source*
-(fine-tuning's own weights, masked weights, a hypernetwork's output); regularisers (EWC, SI, the
-orthogonal penalty, replay's distillation) are *extras* that watch a source.  ``Composite``
-combines one source with any number of extras: masking + SI, EWC + task identity, ...
+(fine-tuning's own weights, masked weights, a hypernetwork's output); *extras* watch a source.  An
+extra is either a ``Regulariser`` (EWC, SI, the orthogonal penalty): written once over the
+weights of P members as [P, W] with closed-form gradients, it serves a population and a single
+run (P = 1) alike; or a ``Method`` with an autograd ``penalty`` (replay's distillation, a plugin's
+quick prototype), which runs in single runs only.  ``Composite`` combines one source with such
+Method extras.
 """
 from __future__ import annotations
 
@@ -44,8 +45,6 @@ class Method:
     """Fine-tuning's hooks: nothing added.  Subclasses override what they need."""
 
     name = "finetune"
-    #: set True to have ``after_task_loss_backward`` called (costs a second backward pass)
-    wants_task_grads = False
 
     def parameters(self) -> list[torch.Tensor]:
         """Tensors the optimizer trains (leaves with ``requires_grad``)."""
@@ -65,15 +64,6 @@ class Method:
 
     def before_task(self, task: int, data) -> None:
         """Before the first iteration of ``task``; ``data`` is the task's ``Task``."""
-
-    def after_task_loss_backward(self, task: int) -> None:
-        """``p.grad`` holds the gradient of the task loss alone (unclipped); only with ``wants_task_grads``."""
-
-    def after_backward(self, task: int, optimizer: Adam) -> None:
-        """After the backward pass of the total loss and gradient clipping, before the optimizer step."""
-
-    def after_step(self, task: int) -> None:
-        """After the optimizer step."""
 
     def after_task(self, task: int, data) -> None:
         """After the last iteration of ``task`` (and the best-model restore), before its evaluation."""
@@ -104,7 +94,6 @@ class Composite(Method):
         self.extras = list(extras)
         self.members = [source, *self.extras]
         self.name = "+".join(m.name for m in self.members if m.name != "finetune") or "finetune"
-        self.wants_task_grads = any(m.wants_task_grads for m in self.members)
 
     def parameters(self) -> list[torch.Tensor]:
         seen: dict[int, torch.Tensor] = {}
@@ -131,19 +120,6 @@ class Composite(Method):
         for member in self.members:
             member.before_task(task, data)
 
-    def after_task_loss_backward(self, task: int) -> None:
-        for member in self.members:
-            if member.wants_task_grads:
-                member.after_task_loss_backward(task)
-
-    def after_backward(self, task: int, optimizer: Adam) -> None:
-        for member in self.members:
-            member.after_backward(task, optimizer)
-
-    def after_step(self, task: int) -> None:
-        for member in self.members:
-            member.after_step(task)
-
     def after_task(self, task: int, data) -> None:
         for member in self.members:
             member.after_task(task, data)
@@ -159,12 +135,12 @@ class Composite(Method):
             member.load_state_dict(state[f"{k}:{member.name}"])
 
 
-class PopulationRegulariser:
-    """An extra's hooks in a population: state as [P, W] tensors, strengths as [P, 1] columns.
+class Regulariser:
+    """An extra written once over P members' weights: state as [P, W] tensors, strengths as [P, 1] columns.
 
-    It adds its closed-form gradient to the population's gradient buffer with the same elementwise
-    arithmetic as its single-run autograd node, so a member's numbers are its single run's, and returns
-    the per-member penalty values for the divergence check.  ``keep(index)`` drops stopped members.
+    It adds its closed-form gradient to the gradient buffer [P, W] and returns the per-member penalty
+    values for the divergence check.  A population has P members; a single run is P = 1 (its weights
+    viewed as [1, W], ``cl_rnn.methods.regularisers``).  ``keep(index)`` drops stopped members.
     """
 
     #: set True to get the task loss's gradient before the penalties are added (SI, task loss only)
@@ -180,8 +156,8 @@ class PopulationRegulariser:
     def after_task_loss(self, grad: torch.Tensor) -> None:
         pass
 
-    def before_step(self, theta: torch.Tensor, grad: torch.Tensor, optimizer: Any) -> None:
-        pass
+    def before_step(self, theta: torch.Tensor, grad: torch.Tensor, adams: list[tuple[Adam, torch.Tensor]]) -> None:
+        """After clipping, before the update; ``adams``: each member's optimizer and the parameter it steps."""
 
     def after_step(self, theta: torch.Tensor, grad: torch.Tensor) -> None:
         pass
@@ -193,6 +169,29 @@ class PopulationRegulariser:
         for name, value in vars(self).items():
             if isinstance(value, torch.Tensor) and value.dim() == 2:
                 setattr(self, name, value[index])
+
+
+class Members:
+    """What an extra's ``batched`` builder reads: the members' flags, the net and the weights [P, W]."""
+
+    def __init__(self, configs: list, net: RecurrentNet, theta: torch.Tensor | None, like: torch.Tensor):
+        """``theta`` None: the weights are not one trained vector (a hypernetwork's output); ``like``: a
+        tensor of the weights' dtype and device."""
+        self.configs, self.net, self._theta, self._like = configs, net, theta, like
+        self.config = configs[0]  # flags every member shares
+
+    @property
+    def theta(self) -> torch.Tensor:
+        if self._theta is None:
+            raise ValueError("this regulariser needs a weight source whose only parameter is the main net's "
+                             "flat weight vector")
+        return self._theta
+
+    def column(self, flag: str, times: float = 1.0) -> torch.Tensor:
+        """A flag per member as a [P, 1] column; ``times`` scales it in double first (as Python scalars
+        are in a single run's arithmetic), then it is rounded to the weights' dtype."""
+        values = [times * getattr(config, flag) for config in self.configs]
+        return torch.tensor(values, dtype=self._like.dtype, device=self._like.device).view(-1, 1)
 
 
 def _is_state(value: Any) -> bool:

@@ -1,4 +1,5 @@
-"""From flags to a method: one weight source plus the extras (regularisers) the flags select."""
+"""From flags to a method: one weight source plus the extras built as Methods (``Regulariser``s are built
+by ``methods.regularisers``)."""
 from __future__ import annotations
 
 import torch
@@ -13,5 +14,5 @@ def build_method(config: Config, net: RecurrentNet, device: torch.device) -> Met
     """A fresh method for a run (and, with --train_from_scratch, for every task)."""
     source_spec, *others = registry.composition(config)
     source = source_spec.build(config, net, device)
-    extras = [spec.build(config, net, source) for spec in others if spec.role == "extra"]
+    extras = [spec.build(config, net, source) for spec in others if spec.role == "extra" and spec.build]
     return Composite(source, extras) if extras else source

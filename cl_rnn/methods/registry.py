@@ -39,8 +39,8 @@ class MethodSpec:
     check: Callable[[Config], str | None] | None = None  # a further rule: the refusal's one line, or None
     not_batched: str | None = None  # why a population cannot train it; None: it batches
     order: int = 0  # extras: penalties add in increasing order
-    build: Callable[..., Any] | None = None  # source: (config, net, device); extra: (config, net, source)
-    batched: Callable[..., Any] | None = None  # extra in a population: (population) -> its regulariser
+    build: Callable[..., Any] | None = None  # source: (config, net, device); extra: (config, net, source) -> Method
+    batched: Callable[..., Any] | None = None  # extra: (methods.base.Members) -> its Regulariser, in every run
 
     def selected(self, config: Config) -> bool:
         if self.flag is None:
@@ -91,10 +91,13 @@ def _check_spec(where: str, spec: Any, found: Mapping[str, MethodSpec]) -> None:
     unknown = sorted({spec.flag, *spec.implies} - {None, *FIELDS})
     if unknown:
         raise RegistryError(f"{where}: names unknown flags {unknown}")
-    if spec.role in ("source", "extra") and spec.build is None:
-        raise RegistryError(f"{where}: a {spec.role} needs a build function")
-    if spec.role == "extra" and spec.not_batched is None and spec.batched is None:
-        raise RegistryError(f"{where}: an extra that batches needs a batched function (or a not_batched reason)")
+    if spec.role == "source" and spec.build is None:
+        raise RegistryError(f"{where}: a source needs a build function")
+    if spec.role == "extra" and (spec.build is None) == (spec.batched is None):
+        raise RegistryError(f"{where}: an extra needs a batched function (a Regulariser) or a build function "
+                            "(a Method, with a not_batched reason), not both")
+    if spec.role == "extra" and spec.build is not None and spec.not_batched is None:
+        raise RegistryError(f"{where}: an extra built as a Method needs a not_batched reason")
 
 
 def get(name: str) -> MethodSpec:
@@ -116,6 +119,17 @@ def composition(config: Config) -> list[MethodSpec]:
     chosen = selected(config)
     sources = [spec for spec in chosen if spec.role == "source"] or [get("finetune")]
     return [sources[0], *(spec for spec in chosen if spec.role != "source")]
+
+
+def run_name(config: Config) -> str:
+    """What a run of ``config`` is called in its results: its source and extras joined by "+" (schedules
+    name themselves: ``multitask``, ``from_scratch``); fine-tuning alone is "finetune"."""
+    if config.multitask:
+        return "multitask"
+    if config.train_from_scratch:
+        return "from_scratch"
+    names = [spec.name for spec in composition(config) if spec.role in ("source", "extra") and spec.name != "finetune"]
+    return "+".join(names) or "finetune"
 
 
 def exclusions() -> list[tuple[MethodSpec, MethodSpec]]:

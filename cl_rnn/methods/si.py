@@ -5,7 +5,8 @@ of the total loss after clipping and delta_theta the optimizer's update.  With
 ``--si_task_loss_only``, g is the gradient of the task loss alone and delta_theta the update Adam
 would make from it (computed from Adam's state without applying it).  After every task but the
 last: Omega += max(omega / ((theta - theta_start)^2 + xi), 0), xi = 1e-3; omega <- 0;
-theta_prev <- theta.  Penalty: si_lambda * sum Omega (theta - theta_prev)^2.
+theta_prev <- theta.  Penalty: si_lambda * sum Omega (theta - theta_prev)^2.  Written over [P, W]
+(``methods.base.Regulariser``): a single run is one member.
 """
 from __future__ import annotations
 
@@ -14,60 +15,11 @@ import math
 import torch
 
 from cl_rnn.adam import Adam
-from cl_rnn.methods.base import Method, PopulationRegulariser
-from cl_rnn.methods.quadratic import add_quadratic_grad, main_net_vector, quadratic_penalty
+from cl_rnn.methods.base import Regulariser
+from cl_rnn.methods.quadratic import add_quadratic_grad
 from cl_rnn.methods.registry import MethodSpec
 
 DAMPING = 1e-3
-
-
-class SynapticIntelligence(Method):
-    name = "si"
-
-    def __init__(self, source: Method, strength: float, task_loss_only: bool, num_tasks: int, num_params: int):
-        self.source = source
-        self.theta = main_net_vector(source, num_params)
-        self.strength = strength
-        self.wants_task_grads = task_loss_only
-        self.num_tasks = num_tasks
-        self.omega = torch.zeros_like(self.theta, requires_grad=False)
-        self.importance: torch.Tensor | None = None
-        self.anchor: torch.Tensor | None = None
-        self.start = self.theta.detach().clone()
-        self._grad: torch.Tensor | None = None
-        self._before: torch.Tensor | None = None
-
-    def penalty(self, task: int) -> torch.Tensor | None:
-        if self.importance is None:
-            return None
-        return quadratic_penalty(self.theta, self.anchor, self.importance, self.strength)
-
-    def before_task(self, task: int, data) -> None:
-        self.start = self.theta.detach().clone()
-        self.omega.zero_()
-
-    def after_task_loss_backward(self, task: int) -> None:
-        self._grad = self.theta.grad.detach().clone()
-
-    def after_backward(self, task: int, optimizer: Adam) -> None:
-        if self.wants_task_grads:
-            add_adam_path(self.omega, optimizer, self.theta, self._grad)
-        else:
-            self._before = self.theta.detach().clone()
-
-    def after_step(self, task: int) -> None:
-        if not self.wants_task_grads:
-            theta = self.theta.detach()
-            self.omega.addcmul_(self.theta.grad, theta - self._before, value=-1)
-
-    def after_task(self, task: int, data) -> None:
-        if task == self.num_tasks - 1:
-            return
-        theta = self.theta.detach()
-        gained = (self.omega / ((theta - self.start).pow(2) + DAMPING)).clamp_(min=0)
-        self.importance = gained if self.importance is None else self.importance + gained
-        self.anchor = theta.clone()
-        self.omega.zero_()
 
 
 @torch.no_grad()
@@ -112,8 +64,8 @@ def add_adam_path(omega: torch.Tensor, optimizer: Adam, param: torch.Tensor, gra
     omega.addcdiv_(m.mul_(grad), u, value=group["lr"] / (1 - beta1 ** step) / scale)
 
 
-class PopulationSI(PopulationRegulariser):
-    """Synaptic Intelligence: the path integral omega per member, importances after each task."""
+class SynapticIntelligence(Regulariser):
+    """The path integral omega per member, importances after every task but the last."""
 
     def __init__(self, strength: torch.Tensor, twice: torch.Tensor, task_loss_only: bool, theta: torch.Tensor):
         self.strength, self.twice = strength, twice
@@ -137,11 +89,10 @@ class PopulationSI(PopulationRegulariser):
     def after_task_loss(self, grad):
         self._task_grad = grad.clone()
 
-    def before_step(self, theta, grad, optimizer):
+    def before_step(self, theta, grad, adams):
         if self.wants_task_grads:  # with the update each member's Adam would make from the task loss alone
-            for omega, member, row, task_grad in zip(self.omega.unbind(0), optimizer.members, optimizer.rows,
-                                                     self._task_grad.unbind(0)):
-                add_adam_path(omega, member, row, task_grad)
+            for omega, (adam, param), task_grad in zip(self.omega.unbind(0), adams, self._task_grad.unbind(0)):
+                add_adam_path(omega, adam, param, task_grad)
         else:
             self._before = theta.clone()
 
@@ -159,8 +110,7 @@ class PopulationSI(PopulationRegulariser):
 
 
 SPEC = MethodSpec("si", flag="use_si", role="extra", order=20,
-                  build=lambda config, net, source: SynapticIntelligence(
-                      source, config.si_lambda, config.si_task_loss_only, config.num_tasks, net.num_params),
-                  batched=lambda pop: PopulationSI(pop.column("si_lambda"), pop.column("si_lambda", 2.0),
-                                                   pop.config.si_task_loss_only, pop.theta),
+                  batched=lambda members: SynapticIntelligence(members.column("si_lambda"),
+                                                               members.column("si_lambda", 2.0),
+                                                               members.config.si_task_loss_only, members.theta),
                   summary="Synaptic Intelligence: a quadratic penalty weighted by each weight's path integral")

@@ -31,7 +31,7 @@ while True:
     k += 1
     write_atomic(folder / "result.json", json.dumps({"k": k, "values": list(range(20000))}))
     state = checkpoint.RunState(config={}, task=k, matrix=torch.zeros(3, 3).numpy(),
-                                method={"theta": torch.full((200000,), float(k))}, task_weights=[],
+                                method={"theta": torch.full((200000,), float(k))}, regularisers=[], task_weights=[],
                                 rng=checkpoint.rng_states(), seconds=0.0, resumed_at=[])
     checkpoint.save(folder, state)
 """
