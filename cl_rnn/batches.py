@@ -17,9 +17,11 @@ from cl_rnn.methods.base import Batch
 
 
 def time_major(x: torch.Tensor, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """uint8 (N, T, I) sample-major -> (T, N, I) time-major, raw values (no normalisation), one copy."""
-    out = torch.empty(x.shape[1], x.shape[0], x.shape[2], dtype=dtype, device=device)
-    return out.copy_(x.permute(1, 0, 2))
+    """uint8 (N, T, I) sample-major -> (T, N, I) time-major, raw values (no normalisation).
+
+    The bytes are transposed first, then converted: one strided copy that also converts is about
+    3x slower (the test set's conversion is a fifth of an evaluation)."""
+    return x.transpose(0, 1).contiguous().to(device=device, dtype=dtype)
 
 
 class IndexStream:
