@@ -13,7 +13,7 @@ import torch
 _checked: list[bool] = []
 
 
-def _onednn_ok() -> bool:
+def onednn_available() -> bool:
     if not _checked:
         try:
             a, w = torch.ones(2, 3), torch.ones(4, 3)
@@ -27,6 +27,6 @@ def _onednn_ok() -> bool:
 def matmul_nt(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """``x @ w.T`` for 2-d ``x`` (M, K) and ``w`` (N, K), either may be a transposed view; no autograd."""
     if (x.dtype == torch.float32 and x.device.type == "cpu" and w.dtype == torch.float32
-            and 1 in x.stride() and 1 in w.stride() and not torch.is_grad_enabled() and _onednn_ok()):
+            and 1 in x.stride() and 1 in w.stride() and not torch.is_grad_enabled() and onednn_available()):
         return torch.ops.mkldnn._linear_pointwise(x, w, None, "none", [], "")
     return x.mm(w.t())
