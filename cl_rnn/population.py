@@ -39,7 +39,7 @@ from cl_rnn.config import Config
 from cl_rnn.data.fingerprint import fingerprint
 from cl_rnn.evaluation import accuracy
 from cl_rnn.methods import registry
-from cl_rnn.methods.base import Members, Regulariser, load_tensor_state, tensor_state
+from cl_rnn.methods.base import Members, Regulariser, add_penalty_grads, load_tensor_state, tensor_state
 from cl_rnn.methods.ewc import task_fisher
 from cl_rnn.nets.population_lstm import PopulationLSTM, supports
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
@@ -229,14 +229,8 @@ class _Population:
         xs = [x.index_select(1, rows) for rows in index]
         gains = [m.gains(t) for m in self.active]
         grad, theta = self.grad, self.theta
-        losses = self.lstm.loss_and_grad(theta, xs, y[index], t, gains, grad)
-        for reg in self.regularisers:
-            if reg.wants_task_grads:
-                reg.after_task_loss(grad)
-        for reg in self.regularisers:
-            values = reg.add_grad(theta, grad, t)
-            if values is not None:
-                losses = losses + values
+        losses = add_penalty_grads(self.regularisers, theta, grad, t,
+                                   self.lstm.loss_and_grad(theta, xs, y[index], t, gains, grad))
         survivors = None
         finite = torch.isfinite(losses)
         if not bool(finite.all()):

@@ -171,6 +171,21 @@ class Regulariser:
                 setattr(self, name, value[index])
 
 
+def add_penalty_grads(regularisers: list[Regulariser], theta: torch.Tensor, grad: torch.Tensor, task: int,
+                      losses: torch.Tensor | None) -> torch.Tensor | None:
+    """``grad`` [P, W] holds the loss gradient: hand it to the regularisers that want it alone, then let
+    each add its penalty's gradient in turn.  Returns ``losses`` plus each penalty's values [P], in that
+    order (``losses`` None: the penalties' sum, or None when there are none)."""
+    for reg in regularisers:
+        if reg.wants_task_grads:
+            reg.after_task_loss(grad)
+    for reg in regularisers:
+        values = reg.add_grad(theta, grad, task)
+        if values is not None:
+            losses = values if losses is None else losses + values
+    return losses
+
+
 class Members:
     """What an extra's ``batched`` builder reads: the members' flags, the net and the weights [P, W]."""
 

@@ -13,7 +13,8 @@ import torch
 from cl_rnn.adam import Adam
 from cl_rnn.config import Config
 from cl_rnn.methods import registry
-from cl_rnn.methods.base import Composite, Members, Method, Regulariser, load_tensor_state, tensor_state
+from cl_rnn.methods.base import (Composite, Members, Method, Regulariser, add_penalty_grads, load_tensor_state,
+                                 tensor_state)
 from cl_rnn.methods.ewc import task_fisher
 from cl_rnn.nets.rnn import RecurrentNet
 
@@ -43,15 +44,7 @@ class Regularisers:
 
     def add_grads(self, weights: torch.Tensor, grad: torch.Tensor, task: int) -> torch.Tensor:
         grad = grad.clone().view(1, -1)
-        theta = weights.detach().view(1, -1)
-        for reg in self.all:
-            if reg.wants_task_grads:
-                reg.after_task_loss(grad)
-        self.values = None
-        for reg in self.all:
-            values = reg.add_grad(theta, grad, task)
-            if values is not None:
-                self.values = values if self.values is None else self.values + values
+        self.values = add_penalty_grads(self.all, weights.detach().view(1, -1), grad, task, None)
         return grad.view(-1)
 
     def penalty_value(self) -> float:
