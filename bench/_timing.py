@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ContextManager
 
 
 class Timer:
@@ -13,18 +14,24 @@ class Timer:
     (``count(self, *args)``: iterations, or iterations x members) per wall-clock and per CPU second.
 
     CPU time counts only this process's running time, so it is the steadier figure on a shared machine.
+    ``around``: a context manager factory entered around each call (e.g. torch's profiler); what each
+    one's ``__enter__`` returned is kept in ``entered``.
     """
 
-    def __init__(self, owner: Any, name: str, count: Callable[..., float]):
+    def __init__(self, owner: Any, name: str, count: Callable[..., float],
+                 around: Callable[[], ContextManager[Any]] = nullcontext):
         self.owner, self.name, self.count, self.speeds = owner, name, count, []
+        self.around, self.entered = around, []
         self.original = getattr(owner, name)
 
     def __enter__(self) -> "Timer":
-        original, speeds, count = self.original, self.speeds, self.count
+        original, speeds, count, around, entered = self.original, self.speeds, self.count, self.around, self.entered
 
         def timed(this, *args):
             cpu, wall = time.process_time(), time.perf_counter()
-            result = original(this, *args)
+            with around() as value:
+                result = original(this, *args)
+            entered.append(value)
             work = count(this, *args)
             speeds.append((work / (time.perf_counter() - wall), work / (time.process_time() - cpu)))
             return result

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
+from contextlib import nullcontext
 
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -22,42 +22,17 @@ from cl_rnn import train as train_module
 from cl_rnn.config import Config
 from cl_rnn.data.tasks import load_tasks
 from cl_rnn.train import train
-from _timing import machine  # bench/ is the script's folder
+from _timing import Timer, iterations, machine  # bench/ is the script's folder
 from bench_train import METHODS, STUDY_NET
 
 
-class ProfiledLoop:
-    """Patches ``_Experiment._optimise``: the loop's wall seconds, and optionally its profile."""
-
-    def __init__(self, profiled: bool):
-        self.profiled, self.seconds, self.profile = profiled, 0.0, None
-        self.original = train_module._Experiment._optimise
-
-    def __enter__(self) -> "ProfiledLoop":
-        original = self.original
-
-        def loop(experiment, *args):
-            started = time.perf_counter()
-            if not self.profiled:
-                result = original(experiment, *args)
-            else:
-                with profile(activities=[ProfilerActivity.CPU]) as self.profile:
-                    result = original(experiment, *args)
-            self.seconds = time.perf_counter() - started
-            return result
-
-        train_module._Experiment._optimise = loop
-        return self
-
-    def __exit__(self, *exc) -> None:
-        train_module._Experiment._optimise = self.original
-
-
-def run_loop(flags: dict, tasks, iters: int, out: str, profiled: bool) -> ProfiledLoop:
+def run_loop(flags: dict, tasks, iters: int, out: str, profiled: bool) -> Timer:
+    """One task's training; the timer holds the loop's speed and, when ``profiled``, its profile."""
     config = Config(**STUDY_NET, num_tasks=1, n_iter=iters, out_dir=out, overwrite=True, **flags)
-    with ProfiledLoop(profiled) as loop:
+    around = (lambda: profile(activities=[ProfilerActivity.CPU])) if profiled else nullcontext
+    with Timer(train_module._Experiment, "_optimise", iterations, around) as timer:
         train(config, tasks=tasks[:1])
-    return loop
+    return timer
 
 
 def main() -> None:
@@ -74,9 +49,10 @@ def main() -> None:
     print(f"machine: {machine()}; torch {torch.__version__}; {args.iters} iterations, one thread")
     for name in args.methods.split(","):
         flags = METHODS[name]
-        plain = min(run_loop(flags, tasks, args.iters, f"{out}/{name}", False).seconds for _ in range(2))
-        profiled = run_loop(flags, tasks, args.iters, f"{out}/{name}", True)
-        events = sorted(profiled.profile.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+        plain = min(args.iters / run_loop(flags, tasks, args.iters, f"{out}/{name}", False).speeds[-1][0]
+                    for _ in range(2))
+        profiled = run_loop(flags, tasks, args.iters, f"{out}/{name}", True).entered[-1]
+        events = sorted(profiled.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
         total = sum(e.self_cpu_time_total for e in events) / args.iters
         print(f"\n{name}: {plain / args.iters * 1e6:.0f} us per iteration unprofiled "
               f"({args.iters / plain:,.0f} it/s); profiled, {total:.0f} us per iteration:")
