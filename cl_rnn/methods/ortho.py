@@ -20,7 +20,7 @@ def orthogonality_penalty(blocks: list[torch.Tensor]) -> torch.Tensor:
 class OrthogonalPenalty(Regulariser):
     """lambda * sum over the gate blocks W of ||W W^T - I||_F^2 per member; members with lambda <= 0 get none.
 
-    ``spans``: (start, end, hidden) of every recurrent layer's hidden-to-hidden weights in the flat vector."""
+    ``spans``: ``RecurrentNet.hh_spans()``."""
 
     def __init__(self, strength: torch.Tensor, four_times: torch.Tensor, spans: list[tuple[int, int, int]]):
         self.strength, self.four_times = strength.clamp(min=0), four_times.clamp(min=0)
@@ -39,13 +39,8 @@ class OrthogonalPenalty(Regulariser):
         return self.strength.view(-1) * total
 
 
-def hh_spans(net) -> list[tuple[int, int, int]]:
-    """(start, end, hidden) of each recurrent layer's hidden-to-hidden weights."""
-    return [(*net.offsets(f"rnn{k}.w_hh"), hidden) for k, hidden in enumerate(net.spec.rnn)]
-
-
 SPEC = MethodSpec("ortho_reg", flag="orthogonal_hh_reg", role="extra", order=30,
                   batched=lambda members: OrthogonalPenalty(members.column("orthogonal_hh_reg"),
                                                             members.column("orthogonal_hh_reg", 4.0),
-                                                            hh_spans(members.net)),
+                                                            members.net.hh_spans()),
                   summary="the orthogonality penalty on the hidden-to-hidden gate blocks")

@@ -136,6 +136,10 @@ class RecurrentNet:
         return [block for k, hidden in enumerate(self.spec.rnn)
                 for block in pieces[f"rnn{k}.w_hh"].split(hidden, 0)]
 
+    def hh_spans(self) -> list[tuple[int, int, int]]:
+        """(start, end, hidden) of each recurrent layer's hidden-to-hidden weights in the flat vector."""
+        return [(*self.offsets(f"rnn{k}.w_hh"), hidden) for k, hidden in enumerate(self.spec.rnn)]
+
     def head_rows(self, task: int) -> slice:
         """Output rows of a task's head."""
         size = self.spec.classes_per_task
