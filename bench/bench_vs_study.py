@@ -168,6 +168,7 @@ def main() -> int:
         print(f"bench_vs_study: skipped: {missing}")
         return 0
     trees = {"cl_rnn": ROOT} if args.baseline is None else {"baseline": args.baseline.resolve(), "cl_rnn": ROOT}
+    sides = ["study", *trees]
     data = ensure_surrogate().resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     install_data(data, args.out)
@@ -176,13 +177,13 @@ def main() -> int:
           f"--n_iter={args.n_iter}, 10 tasks, {args.repeats} repeats; logs in {runs}", flush=True)
     if args.baseline:
         print(f"baseline: {trees['baseline']} ({_commit(trees['baseline'])}); cl-rnn: {ROOT} ({_commit(ROOT)})")
-    print(_row("line", [f"{s} s" for s in ("study", *trees)], [f"{s} it/s" for s in ("study", *trees)]), flush=True)
+    print(_row("line", [f"{s} s" for s in sides], [f"{s} it/s" for s in sides]), flush=True)
     rates: dict[str, dict[str, float]] = {}
     for name in names:
         s = measure_line(name, args.n_iter, args.repeats, data, runs, trees)
-        wall = {side: statistics.median(s[f"{side}_{args.n_iter}"]) for side in ("study", *trees)}
+        wall = {side: statistics.median(s[f"{side}_{args.n_iter}"]) for side in sides}
         rates[name] = {side: training_rate(s[f"{side}_{args.n_iter}"], s[f"{side}_1"], args.n_iter)
-                       for side in ("study", *trees)}
+                       for side in sides}
         print(_row(name, [f"{wall['study']:.1f}", *(f"{wall[t]:.1f} {wall['study'] / wall[t]:.1f}x" for t in trees)],
                    [f"{rates[name]['study']:.0f}",
                     *(f"{rates[name][t]:.0f} {rates[name][t] / rates[name]['study']:.1f}x" for t in trees)]),
