@@ -81,9 +81,10 @@ def all_cases() -> list[str]:
 # --- running a case ----------------------------------------------------------------------------------------
 
 def weights_digest(run_folder: Path) -> str:
-    """SHA-256 over the weight source's final state (every tensor, in key order) and the from-scratch
-    networks.  The source's, not the regularisers': their state (Fisher, importances) shaped every
-    step of the weights, and where it is kept is the engine's business."""
+    """SHA-256 over the weight source's final trained state (every tensor, in key order; not the masks,
+    which the seed draws) and the from-scratch networks.  The source's, not the regularisers': their
+    state (Fisher, importances) shaped every step of the weights, and where it is kept is the engine's
+    business."""
     digest = hashlib.sha256()
 
     def visit(key: str, value: Any) -> None:
@@ -98,11 +99,20 @@ def weights_digest(run_folder: Path) -> str:
                 visit(f"{key}/{k}", item)
 
     payload = read_payload(path_in(run_folder))
-    method = payload["method"]
-    composite = [k for k in method if str(k).startswith("0:")]  # a source with extras: "0:<source>" first
-    visit("source", method[composite[0]] if composite else method)
-    visit("task_weights", payload["task_weights"])
+    if "learner" in payload:  # a run alone: one member
+        learner, task_weights = payload["learner"], payload["members"][0]["task_weights"]
+        source = {"theta": learner["theta"][0]} if "theta" in learner else source_state(learner["method"])
+    else:
+        source, task_weights = source_state(payload["method"]), payload["task_weights"]
+    visit("source", {k: v for k, v in source.items() if k != "masks"})
+    visit("task_weights", task_weights)
     return digest.hexdigest()
+
+
+def source_state(method: dict[str, Any]) -> dict[str, Any]:
+    """The weight source's part of a method's state (a source with extras keeps it as "0:<source>")."""
+    composite = [k for k in method if str(k).startswith("0:")]
+    return method[composite[0]] if composite else method
 
 
 def outcome(result: Result, weights: str | None) -> dict[str, Any]:
