@@ -10,7 +10,7 @@ from typing import Any, Callable, ContextManager
 
 
 class Timer:
-    """Patches ``owner.name`` (e.g. ``train._Experiment._optimise``) to record, per call, the work done
+    """Patches ``owner.name`` (e.g. ``population._Population._optimise``) to record, per call, the work done
     (``count(self, *args)``: iterations, or iterations x members) per wall-clock and per CPU second.
 
     CPU time counts only this process's running time, so it is the steadier figure on a shared machine.
@@ -43,9 +43,10 @@ class Timer:
         setattr(self.owner, self.name, self.original)
 
 
-def iterations(experiment: Any, stream: Any, n_iter: int, validate: Any) -> int:
-    """``count`` for ``cl_rnn.train._Experiment._optimise``: its iterations."""
-    return n_iter
+def iterations(population: Any, n_iter: int, validated: Any) -> int:
+    """``count`` for ``cl_rnn.population._Population._optimise``: its iterations times the members (a single
+    run: its iterations)."""
+    return n_iter * len(population.members)
 
 
 def machine() -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 
-import cl_rnn.train as train_module
+import cl_rnn.population as population_module
 from cl_rnn.config import Config
 from cl_rnn.data.tasks import load_tasks
 from cl_rnn.train import train
@@ -61,7 +61,7 @@ def main() -> None:
     names = args.methods.split(",")
     tasks = load_tasks(Config(num_tasks=args.tasks))
     best = {name: (0.0, 0.0) for name in names}
-    with tempfile.TemporaryDirectory() as out, Timer(train_module._Experiment, "_optimise", iterations) as timer:
+    with tempfile.TemporaryDirectory() as out, Timer(population_module._Population, "_optimise", iterations) as timer:
         for _ in range(args.repeats):  # rounds over all methods: each round sees similar machine load
             for name in names:
                 wall, cpu = last_task_speed(METHODS[name], tasks, args.tasks, args.iters, out, timer)

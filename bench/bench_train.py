@@ -22,7 +22,7 @@ from cl_rnn.config import Config
 from cl_rnn.data.tasks import load_tasks
 from cl_rnn.methods.ewc import task_fisher
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
-from cl_rnn import train as train_module
+from cl_rnn import population as population_module
 from cl_rnn.train import train
 from _timing import Timer, iterations  # bench/ is the script's folder
 
@@ -44,7 +44,7 @@ def loop_speed(flags: dict, tasks, iters: int, repeats: int, out: str) -> tuple[
     active there; multitask: the whole run).  CPU time counts only this process's running time,
     so it is the steadier figure on a shared machine."""
     best = (0.0, 0.0)
-    with Timer(train_module._Experiment, "_optimise", iterations) as timer:
+    with Timer(population_module._Population, "_optimise", iterations) as timer:
         for _ in range(repeats):
             timer.speeds.clear()
             config = Config(**STUDY_NET, num_tasks=2, n_iter=iters, out_dir=out, overwrite=True, **flags)
@@ -75,13 +75,16 @@ born = float(Path('/proc/self/stat').read_text().split()[21]) / __import__('os')
 boot = float(Path('/proc/uptime').read_text().split()[0])
 age = lambda: time.clock_gettime(time.CLOCK_BOOTTIME) - born
 import cl_rnn.train as t
+from cl_rnn.learners import AutogradLearner, KernelLearner
 first = []
-step = t._Experiment._step
-def timed(self, *a):
-    step(self, *a)
-    if not first:
-        first.append(age())
-t._Experiment._step = timed
+def timed(update):
+    def first_update(self):
+        update(self)
+        if not first:
+            first.append(age())
+    return first_update
+for learner in (AutogradLearner, KernelLearner):
+    learner.update = timed(learner.update)
 from cl_rnn.rules import from_argv
 t.train(from_argv(sys.argv[1:]))
 print(first[0], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

@@ -18,7 +18,7 @@ from contextlib import nullcontext
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from cl_rnn import train as train_module
+from cl_rnn import population as population_module
 from cl_rnn.config import Config
 from cl_rnn.data.tasks import load_tasks
 from cl_rnn.train import train
@@ -30,7 +30,7 @@ def run_loop(flags: dict, tasks, iters: int, out: str, profiled: bool) -> Timer:
     """One task's training; the timer holds the loop's speed and, when ``profiled``, its profile."""
     config = Config(**STUDY_NET, num_tasks=1, n_iter=iters, out_dir=out, overwrite=True, **flags)
     around = (lambda: profile(activities=[ProfilerActivity.CPU])) if profiled else nullcontext
-    with Timer(train_module._Experiment, "_optimise", iterations, around) as timer:
+    with Timer(population_module._Population, "_optimise", iterations, around) as timer:
         train(config, tasks=tasks[:1])
     return timer
 

@@ -59,10 +59,11 @@ class TaskStream(Iterator[Batch]):
     instead of 38 MB per task) for one more small op per batch.
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, task: int, batch_size: int):
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, task: int, batch_size: int,
+                 rng: np.random.RandomState | None = None):
         self.x, self.y, self.task = x, y, task
         self.batch_size = batch_size
-        self.indices = IndexStream(len(y))
+        self.indices = IndexStream(len(y), rng)
 
     def __next__(self) -> Batch:
         index = torch.from_numpy(self.indices.take(self.batch_size)).to(self.x.device)
@@ -74,16 +75,17 @@ class MultitaskStream(Iterator[Batch]):
     samples of each task's own stream; ``Batch.task`` is the (B,) tensor of per-sample tasks."""
 
     def __init__(self, xs: list[torch.Tensor], ys: list[torch.Tensor], batch_size: int,
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str = "cpu", rng: np.random.RandomState | None = None):
         self.x = torch.cat(xs)  # uint8 sample-major: converting all tasks to float would not fit the memory budget
         self.y = torch.cat(ys)
         self.starts = np.cumsum([0] + [len(y) for y in ys[:-1]])
-        self.streams = [IndexStream(len(y)) for y in ys]
+        self.rng = np.random if rng is None else rng
+        self.streams = [IndexStream(len(y), rng) for y in ys]
         self.batch_size = batch_size
         self.device = device
 
     def __next__(self) -> Batch:
-        tasks = np.random.randint(0, len(self.streams), size=self.batch_size)
+        tasks = self.rng.randint(0, len(self.streams), size=self.batch_size)
         index = np.empty(self.batch_size, dtype=np.int64)
         for task, stream in enumerate(self.streams):
             where = np.flatnonzero(tasks == task)

@@ -1,17 +1,19 @@
 """Per-task checkpoints: a run's whole state after its last finished task, so a restart ends the same.
 
-``<run folder>/checkpoints/checkpoint.pt`` holds, after every task but the last: the flags, the
-accuracy matrix so far, the method's state (``Method.state_dict``: weights, hypernetwork and its
-targets, masks, coresets), the regularisers' (EWC's Fisher and anchor, SI's importances), the
-from-scratch networks of earlier tasks, the RNG states of torch, numpy and ``random``, and the
-fingerprint of the data (a restart on other data is refused).  Batch streams restart with every
-task and draw from numpy's global RNG, so the RNG states are all they need.  A run restarted from
-it trains the remaining tasks exactly as the uninterrupted run would have (bitwise on the same
-machine).
+After every task but the last, a run (a population of one or more members, ``cl_rnn.population``)
+saves: each member's flags, accuracy matrix, from-scratch networks of earlier tasks, random
+generators' states and outcome; which members are still training; the learner's state (the
+weights, a method's hypernetwork and its targets, masks, coresets, the regularisers' Fisher,
+anchors and importances); and the fingerprint of the data (a restart on other data is refused).
+Batch streams restart with every task and draw from the members' generators, so those states are
+all they need.  A run restarted from it trains the remaining tasks exactly as the uninterrupted run
+would have (bitwise on the same machine).
 
-Only the latest checkpoint is kept: it is all a restart needs.  It is written atomically (temporary
-file, fsync, ``os.replace``): a reader sees the previous checkpoint or the new one, never half of one.
-When the run ends the checkpoint is removed, unless ``--store_final_models`` keeps it (marked done).
+A single run keeps it in ``<run folder>/checkpoints/checkpoint.pt`` and continues when the same
+command runs again; a population of several members, where its caller says.  Only the latest
+checkpoint is kept: it is all a restart needs.  It is written atomically (temporary file, fsync,
+``os.replace``): a reader sees the previous checkpoint or the new one, never half of one.  When the
+run ends the checkpoint is removed, unless ``--store_final_models`` keeps it (marked done).
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ from cl_rnn.rules import ConfigError
 
 FOLDER = "checkpoints"
 FILE = "checkpoint.pt"
-FORMAT = 2  # 2: a single run's regularisers kept apart from its method
+FORMAT = 3  # 3: one format for single runs and populations (a single run is a population of one)
 # Flags that change where or how loudly a run writes, not what it computes.
 NOT_COMPARED = ("out_dir", "overwrite", "loglevel_info")
 
@@ -45,17 +47,13 @@ class CheckpointMismatch(ConfigError):
 @dataclass
 class RunState:
     """Everything a run needs to continue after ``task`` (the last finished task)."""
-    config: dict[str, Any]
+    configs: list[dict[str, Any]]  # each member's flags
     task: int
-    matrix: np.ndarray
-    method: dict[str, Any]
-    regularisers: list[dict[str, Any]]  # each Regulariser's state (EWC's Fisher and anchor, SI's importances)
-    task_weights: list[torch.Tensor]
-    rng: dict[str, Any]
-    seconds: float
-    resumed_at: list[int]
+    active: list[int]  # the members still training
+    learner: dict[str, Any]  # the weights and the method's and regularisers' state (``cl_rnn.learners``)
+    members: list[dict[str, Any]]  # each member's matrix, generators, outcome (``Member.state``)
+    data_fingerprint: str  # of the tasks trained on (``cl_rnn.data.fingerprint``)
     done: bool = False
-    data_fingerprint: str = ""  # of the tasks trained on (``cl_rnn.data.fingerprint``); "": not recorded
 
 
 def path_in(run_folder: Path | str) -> Path:
@@ -77,9 +75,9 @@ def set_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def save(run_folder: Path, state: RunState) -> Path:
-    """Write ``state`` atomically over the folder's checkpoint; returns its path."""
-    return write_payload(path_in(run_folder), dataclasses.asdict(state))
+def save(path: Path, state: RunState) -> Path:
+    """Write ``state`` atomically over the checkpoint at ``path``; returns it."""
+    return write_payload(path, dataclasses.asdict(state))
 
 
 def write_payload(path: Path, payload: dict[str, Any]) -> Path:
@@ -148,9 +146,9 @@ def resumable(config: Config, device: torch.device | str = "cpu") -> RunState | 
     state = load(path, device)
     if state.done:
         return None
-    # With a data fingerprint the data's contents are compared (check_same_data), not its path: the
-    # same file by another path (relative, absolute as command.txt records it, moved) continues.
-    changed = [d for d in differences(state.config, config) if not (state.data_fingerprint and d.startswith("--data="))]
+    # The data's contents are compared (check_same_data), not its path: the same file by another path
+    # (relative, absolute as command.txt records it, moved) continues.
+    changed = [d for d in differences(state.configs[0], config) if not d.startswith("--data=")]
     if changed:
         raise CheckpointMismatch(
             f"--out_dir {config.out_dir}: holds a checkpoint of other flags ({', '.join(changed[:3])}"
@@ -159,9 +157,8 @@ def resumable(config: Config, device: torch.device | str = "cpu") -> RunState | 
 
 
 def check_same_data(saved: str, fingerprint: str, source: str, where: Path) -> None:
-    """Refuse to continue a checkpoint on other data than it was trained on (same path, other contents);
-    ``saved``: the checkpoint's data fingerprint ("" for one written before fingerprints: not checked)."""
-    if saved and saved != fingerprint:
+    """Refuse to continue a checkpoint on other data than it was trained on (same path, other contents)."""
+    if saved != fingerprint:
         raise CheckpointMismatch(
             f"{source}: not the data the checkpoint in {where} was trained on (fingerprint {fingerprint[:12]}, "
             f"the checkpoint's {saved[:12]}); use that data, or pass --overwrite to start afresh")
@@ -171,15 +168,16 @@ def remove(run_folder: Path) -> None:
     shutil.rmtree(Path(run_folder) / FOLDER, ignore_errors=True)
 
 
-def population_state(path: Path | None, configs: list[Config]) -> dict[str, Any] | None:
-    """A population's saved state to continue from (``cl_rnn.population``), or None;
-    ``CheckpointMismatch`` when it holds other configurations."""
+def population_state(path: Path | None, configs: list[Config], device: torch.device | str = "cpu"
+                     ) -> RunState | None:
+    """A population's saved state at ``path`` to continue from, or None; ``CheckpointMismatch`` when it
+    holds other configurations."""
     if path is None or not path.is_file():
         return None
-    saved = read_payload(path)
-    changed = [f"member {k}: {diff}" for k, (old, config) in enumerate(zip(saved["configs"], configs))
+    saved = load(path, device)
+    changed = [f"member {k}: {diff}" for k, (old, config) in enumerate(zip(saved.configs, configs))
                for diff in differences(old, config)]
-    if len(saved["configs"]) != len(configs) or changed:
+    if len(saved.configs) != len(configs) or changed:
         raise CheckpointMismatch(
             f"{path}: holds a population of other flags ({', '.join(changed[:3]) or 'another size'}); "
             "remove it to start afresh")

@@ -1,9 +1,11 @@
 """One member of a population: its flags, run folder, accuracy matrix, random streams and outcome.
 
 A member draws exactly what its single run would draw, from its own generators: torch's (weight
-initialisation, seeded like ``train``'s ``torch.manual_seed(random_seed)``) and numpy's (epoch
-reshuffles of the batch stream and the EWC Fisher's sample choice, seeded like
-``np.random.seed(random_seed)``), in the same order.
+initialisation, seeded like ``torch.manual_seed(random_seed)``) and numpy's (epoch reshuffles of the
+batch stream and the EWC Fisher's sample choice, seeded like ``np.random.seed(random_seed)``), in
+the same order.  A population of one (a single run) uses the global generators themselves, seeded
+so: what a method draws outside the member's reach (a hypernetwork's initialisation, replay's
+coresets) then comes from the same streams, as in the study's code.
 """
 from __future__ import annotations
 
@@ -15,57 +17,49 @@ from typing import Callable
 import numpy as np
 import torch
 
+from cl_rnn import checkpoint
 from cl_rnn.batches import IndexStream
 from cl_rnn.config import Config
 from cl_rnn.methods import registry
-from cl_rnn.methods.base import Method
 from cl_rnn.metrics import task_metrics
-from cl_rnn.nets.masks import make_masks
 from cl_rnn.nets.rnn import RecurrentNet
+from cl_rnn.prepare import seed_everything
 from cl_rnn.results import Result, RunFolder, run_result
 from cl_rnn.rules import criterion_stop
-from cl_rnn.train import TrainingDiverged
+from cl_rnn.stops import TrainingDiverged
 
-log = logging.getLogger("cl_rnn.population")
+log = logging.getLogger("cl_rnn.train")
 # report(member, task, metrics): member is the position in train_population's configs
 MemberReport = Callable[[int, int, dict], None]
 
 
-class _View(Method):
-    """A member's weights (or a from-scratch task's own) and masks, for ``evaluation.accuracy``."""
-
-    def __init__(self, weights: torch.Tensor, gains: list[list[torch.Tensor]] | None):
-        self._weights, self._gains = weights, gains
-
-    def weights(self, task: int) -> torch.Tensor:
-        return self._weights
-
-    def unit_gains(self, task: int) -> list[torch.Tensor | None] | None:
-        return None if self._gains is None else self._gains[task]
-
-
 class Member:
-    def __init__(self, index: int, config: Config, net: RecurrentNet, started: float, data_fingerprint: str,
-                 device: torch.device, reuse: bool = False):
-        """``reuse``: continue in the member's run folder (a resumed population)."""
-        self.index, self.config, self.net, self.started, self.device = index, config, net, started, device
-        self.data_fingerprint = data_fingerprint
+    def __init__(self, index: int, config: Config, started: float, own_generators: bool, reuse: bool = False):
+        """``own_generators``: private generators (else the global ones, seeded here); ``reuse``: continue
+        in the member's run folder (a resumed run)."""
+        self.index, self.config, self.started = index, config, started
         self.folder = RunFolder(config, reuse=reuse)
-        self.numpy_rng = np.random.RandomState(config.random_seed)
-        self.torch_rng = torch.Generator().manual_seed(config.random_seed)
-        self.masks = (make_masks(config.num_tasks, net.spec.rnn, config.mask_fraction, config.random_seed, device)
-                      if config.use_masks else None)
-        self.matrix = np.full((config.num_tasks, config.num_tasks), np.nan)
+        self.own_generators = own_generators
+        if own_generators:
+            self.numpy_rng = np.random.RandomState(config.random_seed)
+            self.torch_rng = torch.Generator().manual_seed(config.random_seed)
+        else:
+            seed_everything(config.random_seed)
+            self.numpy_rng, self.torch_rng = np.random.mtrand._rand, torch.default_generator
+        rows = 1 if config.multitask else config.num_tasks
+        self.matrix = np.full((rows, config.num_tasks), np.nan)
         self.task_weights: list[torch.Tensor] = []  # from scratch: each task's own network
         self.stop_reason: str | None = None
         self.error: Exception | None = None
         self.earlier_seconds, self.resumed_at = 0.0, []
+        self.data_fingerprint, self.compression_ratio = "", 1.0
 
     # --- checkpoints ----------------------------------------------------------------------------
     def state(self) -> dict:
+        rng = ({"numpy": self.numpy_rng.get_state(), "torch": self.torch_rng.get_state()} if self.own_generators
+               else checkpoint.rng_states())
         return {"matrix": self.matrix, "task_weights": self.task_weights, "stop_reason": self.stop_reason,
-                "error": None if self.error is None else str(self.error),
-                "numpy_rng": self.numpy_rng.get_state(), "torch_rng": self.torch_rng.get_state(),
+                "error": None if self.error is None else str(self.error), "rng": rng,
                 "seconds": self._seconds(), "resumed_at": self.resumed_at}
 
     def load_state(self, state: dict, resumed_at: int) -> None:
@@ -73,49 +67,37 @@ class Member:
         self.task_weights = list(state["task_weights"])
         self.stop_reason = state["stop_reason"]
         self.error = None if state["error"] is None else TrainingDiverged(state["error"])
-        self.numpy_rng.set_state(state["numpy_rng"])
-        self.torch_rng.set_state(state["torch_rng"])
+        if self.own_generators:
+            self.numpy_rng.set_state(state["rng"]["numpy"])
+            self.torch_rng.set_state(state["rng"]["torch"])
+        else:
+            checkpoint.set_rng_states(state["rng"])
         self.earlier_seconds, self.resumed_at = state["seconds"], [*state["resumed_at"], resumed_at]
 
     def _seconds(self) -> float:
         return self.earlier_seconds + time.perf_counter() - self.started
 
-    def fresh_weights(self) -> torch.Tensor:
+    def fresh_weights(self, net: RecurrentNet, device: torch.device) -> torch.Tensor:
         """A fresh flat vector, drawn as the single run's ``net.init_weights`` draws it (on the CPU, then moved)."""
-        return self.net.init_weights(orthogonal_hh=self.config.orthogonal_hh_init, generator=self.torch_rng).to(
-            self.device)
-
-    def gains(self, task: int) -> torch.Tensor | None:
-        return None if self.masks is None else self.masks[task][0]
+        return net.init_weights(orthogonal_hh=self.config.orthogonal_hh_init, generator=self.torch_rng).to(device)
 
     def draws(self, size: int) -> IndexStream:
         return IndexStream(size, self.numpy_rng)
 
-    def evaluate_on(self, theta: torch.Tensor, task: int, x: torch.Tensor, y: torch.Tensor,
-                    accuracy: Callable[..., float]) -> float:
-        """Accuracy (%) of the weights ``theta`` on one task's clips (validation)."""
-        return accuracy(self.net, _View(theta, self.masks), task, x, y, self.device)
-
-    def evaluate(self, theta: torch.Tensor, tasks: list, accuracy: Callable[..., float]) -> np.ndarray:
-        row = np.empty(self.config.num_tasks)
-        for k, data in enumerate(tasks):
-            # from scratch: task k's own network, without masks (as train's evaluation of it)
-            view = _View(self.task_weights[k], None) if k < len(self.task_weights) else _View(theta, self.masks)
-            row[k] = accuracy(self.net, view, k, data.x_test, data.y_test, self.device)
-        return row
-
     # --- after a task ---------------------------------------------------------------------------
-    def record(self, t: int, row: np.ndarray) -> dict:
-        """Store row t and write the folder; stop the member below its criterion.  Returns the
-        metrics to report (``train``'s)."""
-        self.matrix[t] = row
-        last = t == self.config.num_tasks - 1
+    def record(self, t: int, row: np.ndarray, speed: float, alone: bool) -> dict:
+        """Store the row of task t (multitask: the only row) and write the folder; stop the member below its
+        criterion.  Returns the metrics to report; ``alone``: the only member (a single run's log line)."""
+        multitask, last = self.config.multitask, t == self.config.num_tasks - 1
+        self.matrix[0 if multitask else t] = row
         self.folder.write(self.result(finished=last), self.config.random_seed)
-        metrics = task_metrics(self.matrix, t, multitask=False, last=last)
-        log.info("member %d, task %d: during %.2f%%, mean final %.2f%%", self.index, t, row[t],
-                 metrics["final_mean"])
-        reason = criterion_stop(self.config, t, row[t])
+        metrics = task_metrics(self.matrix, t, multitask, last)
+        who = "" if alone else f"member {self.index}, "
+        log.info("%stask %d: during %.2f%%, mean during %.2f%%, mean final %.2f%%, %.0f it/s", who, t,
+                 metrics["accuracy_row"][t], metrics["during_mean"], metrics["final_mean"], speed)
+        reason = None if multitask else criterion_stop(self.config, t, row[t])
         if reason is not None:
+            log.info("%sstopped: %s", who, reason)
             self.stop(reason)
         return metrics
 
@@ -123,28 +105,43 @@ class Member:
         self.stop_reason, self.error = reason, error
         self.folder.write(self.result(finished=False), self.config.random_seed)
 
+    def outcome(self) -> Result | Exception:
+        """The member's ``Result`` (written to its folder once more), or the error that ended it."""
+        if self.error is not None:
+            return self.error
+        result = self.result(finished=self.stop_reason is None)
+        self.folder.write(result, self.config.random_seed)
+        return result
+
     def result(self, finished: bool) -> Result:
         return run_result(self.config, self.matrix, finished=finished, stop_reason=self.stop_reason,
                           out_dir=self.folder.path, seconds=self._seconds(), method=registry.run_name(self.config),
-                          resumed_at=self.resumed_at, data_fingerprint=self.data_fingerprint)
+                          resumed_at=self.resumed_at, data_fingerprint=self.data_fingerprint,
+                          compression_ratio=self.compression_ratio)
 
 
 class BestModels:
-    """``--use_best_models``: each member's best validation score and weights so far in a task."""
+    """``--use_best_models``: each member's best validation score and trained tensors so far in a task.
 
-    def __init__(self, theta: torch.Tensor):
-        self.scores = torch.full((theta.shape[0],), -math.inf, dtype=torch.float64)
-        self.weights = theta.clone()
+    ``trained``: the learner's trained tensors, each with the member axis first."""
 
-    def offer(self, scores: torch.Tensor, theta: torch.Tensor) -> None:
-        better = scores > self.scores  # NaN (no validation set) is never better, as in train
+    def __init__(self, trained: list[torch.Tensor]):
+        self.scores = torch.full((trained[0].shape[0],), -math.inf, dtype=torch.float64)
+        self.saved = [t.clone() for t in trained]
+
+    def offer(self, scores: torch.Tensor, trained: list[torch.Tensor]) -> None:
+        better = scores > self.scores  # NaN (no validation set) is never better
         self.scores = torch.where(better, scores, self.scores)
-        better = better.to(theta.device)
-        self.weights[better] = theta[better]
+        for saved, now in zip(self.saved, trained):
+            mask = better.to(now.device)
+            saved[mask] = now[mask]
 
-    def restore(self, theta: torch.Tensor) -> None:
-        seen = (self.scores > -math.inf).to(theta.device)  # a member with a score kept the weights that scored it
-        theta[seen] = self.weights[seen]
+    @torch.no_grad()
+    def restore(self, trained: list[torch.Tensor]) -> None:
+        seen = self.scores > -math.inf  # a member with a score kept the tensors that scored it
+        for saved, now in zip(self.saved, trained):
+            mask = seen.to(now.device)
+            now[mask] = saved[mask]
 
     def keep(self, index: torch.Tensor) -> None:
-        self.scores, self.weights = self.scores[index], self.weights[index]
+        self.scores, self.saved = self.scores[index], [saved[index] for saved in self.saved]

@@ -1,4 +1,5 @@
-"""How a run stops: Ctrl-C and a failed write end it in one line, what its folder keeps and how to continue.
+"""How a run stops: Ctrl-C and a failed write end it in one line, what its folder keeps and how to continue;
+a diverged loss is its ``TrainingDiverged``.
 
 A run that stops before its first checkpoint has nothing to continue from.  When it was refused
 (flags that contradict the data, a bad data file), interrupted or could not write, it removes exactly
@@ -18,6 +19,16 @@ from cl_rnn.rules import ConfigError
 
 # Stops that leave nothing worth keeping before the first checkpoint.
 DISCARDING = (KeyboardInterrupt, RunFolderError, ConfigError, DataError)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def divergence(value: float, iteration: int) -> tuple[str, TrainingDiverged]:
+    """A diverged member's stop reason and the error that is its outcome (``train`` raises it)."""
+    reason = f"loss became {value} at iteration {iteration}"
+    return reason, TrainingDiverged(f"training diverged: the {reason} (try a smaller --lr or --clip_grad_norm)")
 
 
 class RunInterrupted(KeyboardInterrupt):

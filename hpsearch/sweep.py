@@ -38,7 +38,7 @@ def check_data(settings: SweepSettings) -> None:
     if not settings.data and settings.address:
         return  # each node of a cluster builds the default data itself
     from cl_rnn.data.store import DataError
-    from cl_rnn.train import run_tasks
+    from cl_rnn.prepare import run_tasks
 
     try:
         run_tasks(plan_of(settings).config({}, out_dir=""))

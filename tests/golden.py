@@ -98,19 +98,17 @@ def weights_digest(run_folder: Path) -> str:
             for k, item in enumerate(value):
                 visit(f"{key}/{k}", item)
 
-    payload = read_payload(path_in(run_folder))
-    if "learner" in payload:  # a run alone: one member
-        learner, task_weights = payload["learner"], payload["members"][0]["task_weights"]
-        source = {"theta": learner["theta"][0]} if "theta" in learner else source_state(learner["method"])
-    else:
-        source, task_weights = source_state(payload["method"]), payload["task_weights"]
+    payload = read_payload(path_in(run_folder))  # a run alone: one member
+    learner = payload["learner"]
+    source = {"theta": learner["theta"][0]} if "theta" in learner else source_state(learner["method"])
     visit("source", {k: v for k, v in source.items() if k != "masks"})
-    visit("task_weights", task_weights)
+    visit("task_weights", payload["members"][0]["task_weights"])
     return digest.hexdigest()
 
 
 def source_state(method: dict[str, Any]) -> dict[str, Any]:
-    """The weight source's part of a method's state (a source with extras keeps it as "0:<source>")."""
+    """The weight source's part of the autograd learner's method state (a source with extras keeps it
+    as "0:<source>"); the kernel learner's weights are its "theta" row."""
     composite = [k for k in method if str(k).startswith("0:")]
     return method[composite[0]] if composite else method
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import cl_rnn.train
+import cl_rnn.learners.autograd
 from cl_rnn.rules import from_argv
 from cl_rnn.methods.build import build_method
 from cl_rnn.methods.hnet import Hypernetwork, regulated_region, study_order
@@ -122,7 +122,7 @@ def _drift_of_task_0(tmp_path, monkeypatch, beta: float) -> float:
         built.append(build_method(config, net, device))
         return built[-1]
 
-    monkeypatch.setattr(cl_rnn.train, "build_method", capture)
+    monkeypatch.setattr(cl_rnn.learners.autograd, "build_method", capture)
     # random_seed: a seed where this tiny run learns (a few in twenty stay at chance, in the study's order as in others)
     result = train(small_config(tmp_path, overwrite=True, beta=beta, random_seed=43, **HNET_FLAGS), tasks=TASKS)
     method = built[0]

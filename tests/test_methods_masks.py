@@ -3,15 +3,16 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
 import torch
 
-import cl_rnn.train
+import cl_rnn.population
 from cl_rnn.config import Config
 from cl_rnn.evaluation import task_loss
 from cl_rnn.methods.build import build_method
 from cl_rnn.methods.ewc import task_fisher
 from cl_rnn.methods.masking import Masking
-from cl_rnn.methods.regularisers import Regularisers
+from cl_rnn.learners import make_learner
 from cl_rnn.methods.si import SynapticIntelligence
 from cl_rnn.nets.lstm import lstm_sequence
 from cl_rnn.nets.masks import make_masks, units_off
@@ -71,29 +72,36 @@ def test_the_fisher_sees_the_masks():
     assert w_ih[:, off].max() < 1e-8 * w_ih[:, ~off].max()
 
 
-def _run(tmp_path, monkeypatch, **flags):
+def _run(tmp_path, monkeypatch, torch_ops: bool = False, **flags):
+    """A run alone and the learner that trained it: the kernel learner, or with ``torch_ops`` the
+    autograd learner over the ``Masking`` method (a run alone on a GPU)."""
     built = []
 
-    def capture(config, net, method):
-        built.append((method, Regularisers(config, net, method)))
-        return built[-1][1]
+    def capture(*args):
+        built.append(make_learner(*args[:-1], torch_ops))
+        return built[-1]
 
-    monkeypatch.setattr(cl_rnn.train, "Regularisers", capture)
+    monkeypatch.setattr(cl_rnn.population, "make_learner", capture)
     return train(small_config(tmp_path, overwrite=True, **flags), tasks=TASKS), built[0]
 
 
-def test_masking_learns_two_tasks_with_the_masks_of_its_seed(tmp_path, monkeypatch):
-    result, (method, _) = _run(tmp_path, monkeypatch, mask_fraction=0.5, **MASK_FLAGS)
-    assert isinstance(method, Masking) and min(result.during) > 60  # chance: 33%
+@pytest.mark.parametrize("torch_ops", [False, True])
+def test_masking_learns_two_tasks_with_the_masks_of_its_seed(tmp_path, monkeypatch, torch_ops):
+    result, learner = _run(tmp_path, monkeypatch, torch_ops, mask_fraction=0.5, **MASK_FLAGS)
+    assert min(result.during) > 60  # chance: 33%
     expected = make_masks(2, (16,), 0.5, seed=42)
-    assert all(torch.equal(method.unit_gains(t)[0], expected[t][0]) for t in range(2))
+    if torch_ops:
+        assert isinstance(learner.method, Masking)
+    assert all(torch.equal(learner.view(0).unit_gains(t)[0], expected[t][0]) for t in range(2))
 
 
-def test_masking_with_si_is_masks_plus_si_over_the_shared_weights(tmp_path, monkeypatch):
-    result, (method, regularisers) = _run(tmp_path, monkeypatch, mask_fraction=0.5, use_si=True, si_lambda=10.0,
-                                          si_task_loss_only=True, clip_grad_norm=1.0, **MASK_FLAGS)
-    assert isinstance(method, Masking) and regularisers.leaf is method.theta
-    (si,) = regularisers.all
+@pytest.mark.parametrize("torch_ops", [False, True])
+def test_masking_with_si_is_masks_plus_si_over_the_shared_weights(tmp_path, monkeypatch, torch_ops):
+    result, learner = _run(tmp_path, monkeypatch, torch_ops, mask_fraction=0.5, use_si=True, si_lambda=10.0,
+                           si_task_loss_only=True, clip_grad_norm=1.0, **MASK_FLAGS)
+    if torch_ops:
+        assert isinstance(learner.method, Masking) and learner.regularisers.leaf is learner.method.theta
+    (si,) = learner.regularisers.all if torch_ops else learner.regularisers
     assert isinstance(si, SynapticIntelligence)
     assert si.importance is not None and (si.importance >= 0).all()
     assert min(result.during) > 60

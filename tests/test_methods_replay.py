@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import cl_rnn.train
+import cl_rnn.learners.autograd
 from cl_rnn.config import Config
 from cl_rnn.methods.build import build_method
 from cl_rnn.methods.finetune import FineTune
@@ -32,7 +32,7 @@ def test_coresets_are_n_distinct_training_samples_of_every_task_the_last_include
         built.append(build_method(config, net, device))
         return built[-1]
 
-    monkeypatch.setattr(cl_rnn.train, "build_method", capture)
+    monkeypatch.setattr(cl_rnn.learners.autograd, "build_method", capture)
     result = train(small_config(tmp_path, num_tasks=3, use_replay=True, coreset_size=25, replay_distill_reg=1.0,
                                 use_best_models=True), tasks=TASKS)
     replay = built[0].extras[0]

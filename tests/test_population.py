@@ -190,11 +190,12 @@ def test_a_population_on_torch_ops_trains_as_on_the_kernel(tmp_path, tasks, meth
     travelled (a 1% larger learning rate alone moves them 20-55%)."""
     ends = {}
     for torch_ops in (False, True):
-        population = _Population(member_configs(tmp_path, f"ops{torch_ops}", **METHODS[method]), None, tasks,
+        population = _Population(member_configs(tmp_path, f"ops{torch_ops}", **METHODS[method]), None, None,
                                  torch_ops=torch_ops)
-        start = population.theta.clone()
+        population.prepare(tasks)
+        start = population.learner.theta.clone()
         results = population.run()
         assert all(result.finished for result in results)
-        ends[torch_ops] = population.theta
+        ends[torch_ops] = population.learner.theta
     travelled = (ends[False] - start).norm(dim=1)
     assert ((ends[True] - ends[False]).norm(dim=1) / travelled).max() < 0.1

@@ -1,6 +1,7 @@
-"""The method protocol: the hooks the trainer calls, and their composition.
+"""The method protocol: the hooks the autograd learner calls, and their composition.
 
-A continual-learning method is a small object.  The trainer, for every task ``t``::
+A continual-learning method is a small object.  The autograd learner (``cl_rnn.learners.autograd``,
+one member), for every task ``t``::
 
     method.before_task(t, data); regularisers' before_task
     for each iteration:
@@ -16,10 +17,12 @@ A continual-learning method is a small object.  The trainer, for every task ``t`
 hooks never reach into the loss.  A method that supplies the main net's weights is a *source*
 (fine-tuning's own weights, masked weights, a hypernetwork's output); *extras* watch a source.  An
 extra is either a ``Regulariser`` (EWC, SI, the orthogonal penalty): written once over the
-weights of P members as [P, W] with closed-form gradients, it serves a population and a single
-run (P = 1) alike; or a ``Method`` with an autograd ``penalty`` (replay's distillation, a plugin's
-quick prototype), which runs in single runs only.  ``Composite`` combines one source with such
-Method extras.
+weights of P members as [P, W] with closed-form gradients, it serves both learners (the kernel
+learner's P members, the autograd learner's one); or a ``Method`` with an autograd ``penalty``
+(replay's distillation, a plugin's quick prototype), which trains with the autograd learner, alone.
+``Composite`` combines one source with such Method extras.  The kernel learner
+(``cl_rnn.learners.kernel``) needs no Method: it trains the flat weights that fine-tuning's and
+masking's sources would hold, with the masks of the member's seed.
 """
 from __future__ import annotations
 

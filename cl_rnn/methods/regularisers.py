@@ -1,13 +1,14 @@
-"""A single run's regularisers: the population's ``Regulariser``s with one member (P = 1).
+"""The autograd learner's regularisers: the kernel learner's ``Regulariser``s with one member (P = 1).
 
-The run's flat main-net weights (the source's trained vector) are viewed as [1, W].  Their loss
+The member's flat main-net weights (the source's trained vector) are viewed as [1, W].  Their loss
 gradient reaches the regularisers through ``watch``: an identity autograd node on the weights whose
 backward hands the incoming gradient (the task loss's, plus any autograd penalty through the same
-weights) to each regulariser in turn, as the population does with its [P, W] buffer, so a single
-run's numbers are a population member's.
+weights) to each regulariser in turn, as the kernel learner does with its [P, W] buffer, so the numbers
+are the kernel learner's.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from cl_rnn.adam import Adam
@@ -22,10 +23,11 @@ from cl_rnn.nets.rnn import RecurrentNet
 class Regularisers:
     """The regularisers ``config`` selects, over the source's weights."""
 
-    def __init__(self, config: Config, net: RecurrentNet, method: Method):
-        """``method``: the run's source, or a ``Composite`` of it and its Method extras."""
+    def __init__(self, config: Config, net: RecurrentNet, method: Method, rng: np.random.RandomState | None = None):
+        """``method``: the run's source, or a ``Composite`` of it and its Method extras; ``rng``: the
+        member's numpy generator, which EWC's Fisher draws its clips from (None: numpy's global one)."""
         source = method.source if isinstance(method, Composite) else method
-        self.config, self.net, self.source = config, net, source
+        self.config, self.net, self.source, self.rng = config, net, source, rng
         params = source.parameters()
         # the trained flat vector, when the weights are one (not a hypernetwork's output)
         self.leaf = params[0] if len(params) == 1 and params[0].numel() == net.num_params else None
@@ -69,13 +71,14 @@ class Regularisers:
             reg.after_step(self.theta, grad)
 
     def after_task(self, task: int, data) -> None:
-        """After the task's last iteration; EWC's Fisher draws its clips from numpy's global generator."""
+        """After the task's last iteration (EWC's Fisher, SI's importances)."""
         last = task == self.config.num_tasks - 1
         for reg in self.all:
             reg.after_task(self.theta, task, last, lambda: self._fisher(task, data))
 
     def _fisher(self, task: int, data) -> torch.Tensor:
-        return task_fisher(self.config, self.net, self.theta[0], data, task, self.source.unit_gains(task))[None]
+        return task_fisher(self.config, self.net, self.theta[0], data, task, self.source.unit_gains(task),
+                           self.rng)[None]
 
     def state_dict(self) -> list[dict]:
         return [tensor_state(reg) for reg in self.all]

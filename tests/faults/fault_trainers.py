@@ -42,25 +42,31 @@ def train_raising(config: Config, report: Any = None, tasks: Any = None) -> Any:
 def train_poisoned(config: Config, report: Any = None, tasks: Any = None, poison: float = math.nan,
                    fault: bool | None = None) -> Any:
     """The real trainer whose loss becomes ``poison`` (NaN or inf) from task 1 on, in one trial."""
-    import cl_rnn.train as trainer
+    from cl_rnn.learners import AutogradLearner, KernelLearner
+    from cl_rnn.train import train
 
     fault = has_fault(config) if fault is None else fault
-    real_loss, poisoned = trainer.task_loss, {"on": False}
+    poisoned = {"on": False}
+    real = {learner: learner.gradients for learner in (KernelLearner, AutogradLearner)}
 
-    def loss(*args: Any) -> Any:
-        value = real_loss(*args)
-        return value + poison if poisoned["on"] else value
+    def poisoning(gradients: Any) -> Any:
+        def losses(self: Any, *args: Any) -> Any:
+            values = gradients(self, *args)
+            return values + poison if poisoned["on"] else values
+        return losses
 
     def on_task(task: int, metrics: dict) -> None:
         if report is not None:
             report(task, metrics)
         poisoned["on"] = fault
 
-    trainer.task_loss = loss
+    for learner, gradients in real.items():
+        learner.gradients = poisoning(gradients)
     try:
-        return trainer.train(config, on_task, tasks)
+        return train(config, on_task, tasks)
     finally:
-        trainer.task_loss = real_loss
+        for learner, gradients in real.items():
+            learner.gradients = gradients
 
 
 def train_crashing_always(config: Config, report: Any = None, tasks: Any = None) -> Any:

@@ -30,10 +30,9 @@ k = 0
 while True:
     k += 1
     write_atomic(folder / "result.json", json.dumps({"k": k, "values": list(range(20000))}))
-    state = checkpoint.RunState(config={}, task=k, matrix=torch.zeros(3, 3).numpy(),
-                                method={"theta": torch.full((200000,), float(k))}, regularisers=[], task_weights=[],
-                                rng=checkpoint.rng_states(), seconds=0.0, resumed_at=[])
-    checkpoint.save(folder, state)
+    state = checkpoint.RunState(configs=[{}], task=k, active=[0], learner={"theta": torch.full((200000,), float(k))},
+                                members=[{"rng": checkpoint.rng_states()}], data_fingerprint="")
+    checkpoint.save(checkpoint.path_in(folder), state)
 """
 
 
@@ -109,6 +108,6 @@ def test_a_writer_killed_at_random_moments_never_leaves_a_half_written_file(tmp_
             writer.wait()
         k = json.loads((tmp_path / "result.json").read_text())["k"]
         state = checkpoint.load(checkpoint.path_in(tmp_path))
-        assert torch.equal(state.method["theta"], torch.full((200000,), float(state.task)))
+        assert torch.equal(state.learner["theta"], torch.full((200000,), float(state.task)))
         assert state.task in (k - 1, k)
     assert reads > 10

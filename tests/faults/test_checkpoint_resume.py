@@ -69,7 +69,7 @@ def test_a_finished_run_keeps_its_checkpoint_only_with_store_final_models(tmp_pa
     config = small_config(tmp_path, n_iter=10, store_final_models=True)
     first = train(config, tasks=TASKS)
     state = checkpoint.load(checkpoint.path_in(first.out_dir))
-    assert state.done and state.task == 1 and state.method["theta"].numel() > 0
+    assert state.done and state.task == 1 and state.learner["theta"].numel() > 0
     second = train(config, tasks=TASKS)  # a finished run is not resumed: a new folder, as before
     assert second.out_dir.name == "run_1"
 

@@ -17,7 +17,7 @@ import torch
 
 from full_disk import fail_writes_of
 
-from cl_rnn import checkpoint, train as train_module
+from cl_rnn import checkpoint, population as population_module
 from cl_rnn.cli import train_main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -136,7 +136,7 @@ def test_ctrl_c_before_the_first_task_ended_leaves_no_folder(tmp_path, tiny_data
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module._Experiment, "_optimise", interrupted)
+    monkeypatch.setattr(population_module._Population, "_optimise", interrupted)
     assert status_of(argv_for(tiny_dataset_path, tmp_path / "run")) == 130
     assert capsys.readouterr().err.strip().splitlines() == [
         "train_split_audioset.py: interrupted; the run had saved no checkpoint and kept nothing: rerun the same "
@@ -148,11 +148,11 @@ def test_ctrl_c_of_a_run_without_out_dir_names_the_folder_to_continue_in(tmp_pat
                                                                           monkeypatch):
     monkeypatch.chdir(tmp_path)
 
-    def stop_after_task_0(self, t, speed, real=train_module._Experiment._after_row):
+    def stop_after_task_0(self, t, speed, real=population_module._Population._record):
         real(self, t, speed)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module._Experiment, "_after_row", stop_after_task_0)
+    monkeypatch.setattr(population_module._Population, "_record", stop_after_task_0)
     assert status_of([f"--data={tiny_dataset_path}", "--n_iter=5", *FLAGS]) == 130
     (folder,) = (Path("results") / "runs").iterdir()
     assert capsys.readouterr().err.strip().splitlines() == [

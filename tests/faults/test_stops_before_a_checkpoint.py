@@ -13,7 +13,7 @@ import torch
 
 from full_disk import fail_writes_of
 
-from cl_rnn import checkpoint, results, train as train_module
+from cl_rnn import checkpoint, population as population_module, results
 from cl_rnn.cli import train_main
 from cl_rnn.config import Config
 
@@ -53,7 +53,7 @@ def the_rerun_lands_in_the_same_folder(data: Path, run: Path, tmp_path: Path) ->
 
 
 def test_ctrl_c_while_loading_the_data_is_one_sensible_line(tmp_path, tiny_dataset_path, capsys, monkeypatch):
-    monkeypatch.setattr(train_module, "run_tasks", interrupt)
+    monkeypatch.setattr(population_module, "run_tasks", interrupt)
     assert status_of(argv_for(tiny_dataset_path, tmp_path / "run")) == 130
     assert one_line(capsys) == f"{PROG}: interrupted; {NOTHING_KEPT}: rerun the same command to start again"
     assert not (tmp_path / "run").exists()
@@ -130,7 +130,7 @@ def test_files_someone_else_put_in_the_folder_stay_and_the_line_says_so(tmp_path
         (run / "notes.txt").write_text("mine")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module._Experiment, "_optimise", someone_writes_then_ctrl_c)
+    monkeypatch.setattr(population_module._Population, "_optimise", someone_writes_then_ctrl_c)
     assert status_of(argv_for(tiny_dataset_path, run)) == 130
     assert one_line(capsys) == (f"{PROG}: interrupted; the run had saved no checkpoint; {run} keeps what could "
                                 "not be removed: rerun the same command to start again in a new folder")
