@@ -88,6 +88,7 @@ class AutogradLearner:
         self.regularisers.after_step()
 
     def end(self, task: int | None, last: bool) -> None:
+        self.stream = None  # the task's inputs
         if task is not None:
             self.method.after_task(task, self.tasks[task])
             self.regularisers.after_task(task, self.tasks[task])

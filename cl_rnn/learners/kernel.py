@@ -76,7 +76,7 @@ class KernelLearner:
     # --- a task ---------------------------------------------------------------------------------
     def begin(self, task: int) -> None:
         data = self.tasks[task]
-        self.x = self.net.with_task_identity(time_major(data.x_train, self.device), task)  # once per task
+        self.x = time_major(data.x_train, self.device, torch.uint8)  # bytes: a quarter of float32's memory
         self.y = data.y_train.to(self.device)
         self.task = task
         for reg in self.regularisers:
@@ -97,7 +97,7 @@ class KernelLearner:
             count = min(DRAW_BLOCK, iterations - it) * batch
             self.block = torch.stack([torch.from_numpy(d.take(count)).view(-1, batch) for d in self.draws], 1)
         index = self.block[it % DRAW_BLOCK].to(self.device)  # [P, B]
-        xs = [self.x.index_select(1, rows) for rows in index]
+        xs = [self.net.with_task_identity(self.x.index_select(1, rows).to(torch.float32), self.task) for rows in index]
         gains = [None if masks is None else masks[self.task][0] for masks in self.masks]
         losses = self.lstm.loss_and_grad(self.theta, xs, self.y[index], self.task, gains, self.grad)
         return add_penalty_grads(self.regularisers, self.theta, self.grad, self.task, losses)
@@ -113,7 +113,7 @@ class KernelLearner:
             reg.after_step(theta, grad)
 
     def end(self, task: int, last: bool) -> None:
-        self.optimizer = None
+        self.optimizer = self.x = None
         for reg in self.regularisers:
             reg.after_task(self.theta, task, last, lambda: self._fisher(task))
 
