@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Sequence
 
@@ -21,6 +22,10 @@ def _log_to_stderr(level: int) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
         logger.addHandler(handler)
     logger.setLevel(level)
+
+
+def _usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def train_main(argv: Sequence[str], prog: str = "train_split_audioset.py") -> int:
@@ -50,7 +55,7 @@ def _train(argv: Sequence[str], prog: str) -> int:
         print(f"{prog}: warning: {warning}", file=sys.stderr)
     _log_to_stderr(logging.INFO if config.loglevel_info else logging.DEBUG)
     try:
-        result = train(config)
+        result = train(config, threads=_usable_cores())  # alone on the machine: every core
     except ConfigError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2

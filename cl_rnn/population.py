@@ -30,7 +30,9 @@ import contextlib
 import dataclasses
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -73,12 +75,14 @@ def population_key(config: Config) -> tuple:
 
 
 def train_population(configs: list[Config], report: MemberReport | None = None, tasks: list | None = None,
-                     checkpoint: Path | str | None = None, torch_ops: bool | None = None
+                     checkpoint: Path | str | None = None, torch_ops: bool | None = None, threads: int = 1
                      ) -> list[Result | TrainingDiverged]:
     """Train ``configs`` together; see the module docstring.  ``tasks`` overrides data loading;
     ``checkpoint``: the file to save to after every task and to continue from (default: a run alone
     keeps it in its run folder, a population none); ``torch_ops``: the loss gradient in batched torch
-    ops (``nets/population_lstm.py``), default on a GPU only."""
+    ops (``nets/population_lstm.py``), default on a GPU only; ``threads``: how many tasks' accuracies
+    are computed at once (each task's alone, as with one thread: the same numbers).  Every torch op
+    runs on one thread: a sweep's trials run side by side, one core each."""
     for config in configs:
         check(config)
     if len(configs) > 1:
@@ -88,23 +92,28 @@ def train_population(configs: list[Config], report: MemberReport | None = None, 
                 raise ValueError(f"train_population: {reason}; run it alone with cl_rnn.train.train")
         if len({population_key(c) for c in configs}) > 1:
             raise ValueError(f"train_population: members may differ only in {', '.join(MEMBER_FLAGS)}")
-    threads = torch.get_num_threads()
+    torch_threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny ops: one thread is fastest, and trials run side by side
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="cl_rnn-eval") if threads > 1 else None
     try:
-        population = _Population(configs, report, None if checkpoint is None else Path(checkpoint), torch_ops)
+        population = _Population(configs, report, None if checkpoint is None else Path(checkpoint), torch_ops,
+                                 map if pool is None else pool.map)
         with population.explained():
             population.prepare(tasks)
             return population.run()
     finally:
-        torch.set_num_threads(threads)
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        torch.set_num_threads(torch_threads)
 
 
 class _Population:
     def __init__(self, configs: list[Config], report: MemberReport | None, checkpoint: Path | None,
-                 torch_ops: bool | None):
-        """The members and their run folders; ``prepare`` loads the data and builds (or restores) the learner."""
+                 torch_ops: bool | None, evaluate_map: Callable = map):
+        """The members and their run folders; ``prepare`` loads the data and builds (or restores) the learner.
+        ``evaluate_map``: ``map`` over tasks' accuracies (a thread pool's: several at once)."""
         self.config = first = configs[0]  # the flags every member shares
-        self.report, self.torch_ops = report, torch_ops
+        self.report, self.torch_ops, self.evaluate_map = report, torch_ops, evaluate_map
         self.device = choose_device(first)
         lstm_kernel.preload()  # compiles on a machine's first run: overlap it with loading the data
         alone = len(configs) == 1
@@ -222,12 +231,14 @@ class _Population:
                 self.report(member.index, t, metrics)
 
     def _test_row(self, k: int, member: Member) -> np.ndarray:
-        row = np.empty(self.config.num_tasks)
-        for j, data in enumerate(self.tasks):
+        current = self.learner.view(k)
+
+        def test_accuracy(j: int) -> float:
             # from scratch: task j's own network, without masks
-            view = MemberView(member.task_weights[j], None) if j < len(member.task_weights) else self.learner.view(k)
-            row[j] = accuracy(self.net, view, j, data.x_test, data.y_test, self.device)
-        return row
+            view = MemberView(member.task_weights[j], None) if j < len(member.task_weights) else current
+            return accuracy(self.net, view, j, self.tasks[j].x_test, self.tasks[j].y_test, self.device)
+
+        return np.array(list(self.evaluate_map(test_accuracy, range(self.config.num_tasks))))
 
     def _optimise(self, iterations: int, validated: list[int]) -> float:
         """``iterations`` steps of every active member; returns iterations per second."""
@@ -255,9 +266,12 @@ class _Population:
 
     def _validation_scores(self, tasks: list[int]) -> torch.Tensor:
         """Each active member's mean validation accuracy over ``tasks``."""
-        return torch.tensor([np.mean([accuracy(self.net, self.learner.view(k), t, self.tasks[t].x_val,
-                                               self.tasks[t].y_val, self.device) for t in tasks])
-                             for k in range(len(self.active))], dtype=torch.float64)
+        def member_score(k: int) -> float:
+            view = self.learner.view(k)
+            return np.mean(list(self.evaluate_map(
+                lambda t: accuracy(self.net, view, t, self.tasks[t].x_val, self.tasks[t].y_val, self.device), tasks)))
+
+        return torch.tensor([member_score(k) for k in range(len(self.active))], dtype=torch.float64)
 
     # --- members leaving ------------------------------------------------------------------------
     def _diverged(self, finite: torch.Tensor, losses: torch.Tensor, it: int) -> torch.Tensor:

@@ -19,10 +19,11 @@ Report = Callable[[int, dict], None]  # report(task, metrics) after every task
 __all__ = ["Report", "TrainingDiverged", "train"]
 
 
-def train(config: Config, report: Report | None = None, tasks: list | None = None) -> Result:
-    """Run one experiment; ``tasks`` overrides data loading.  Raises ``TrainingDiverged`` when the loss diverges."""
+def train(config: Config, report: Report | None = None, tasks: list | None = None, threads: int = 1) -> Result:
+    """Run one experiment; ``tasks`` overrides data loading; ``threads``: tasks evaluated at once (a run
+    alone on a machine; a sweep's trials keep one each).  Raises ``TrainingDiverged`` when the loss diverges."""
     member_report = None if report is None else (lambda member, task, metrics: report(task, metrics))
-    (outcome,) = train_population([config], member_report, tasks)
+    (outcome,) = train_population([config], member_report, tasks, threads=threads)
     if isinstance(outcome, Exception):
         raise outcome
     return outcome

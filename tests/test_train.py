@@ -142,3 +142,16 @@ def test_clip_grad_norm_matches_torch():
     torch.nn.utils.clip_grad_norm_(theirs, 1.0)
     for p, q in zip(ours, theirs):
         torch.testing.assert_close(p.grad, q.grad)
+
+
+HNET = dict(hnet_all=True, use_new_hnet=True, nh_hnet_type="chunked_hmlp", nh_hmlp_arch="10,10",
+            nh_chmlp_chunk_size=500, std_normal_emb=0.1, n_iter=20)
+
+
+@pytest.mark.parametrize("flags", [{}, {"train_from_scratch": True, "use_best_models": True}, HNET])
+def test_evaluating_tasks_on_several_threads_changes_no_number(tmp_path, flags):
+    """A run alone evaluates its tasks on every core: from scratch each task with its own weights, a
+    hypernetwork generating each task's."""
+    one = train(small_config(tmp_path / "one", **flags), tasks=TASKS)
+    two = train(small_config(tmp_path / "two", **flags), tasks=TASKS, threads=2)
+    np.testing.assert_array_equal(one.accuracy_matrix, two.accuracy_matrix)

@@ -69,9 +69,11 @@ def _views(net, weights: torch.Tensor) -> dict[str, torch.Tensor]:
     method's own weights).  Keyed by layout and address: the cached views keep that storage
     alive, so no other tensor can take its address meanwhile."""
     key = (net.spec, weights.data_ptr())
-    if not _last_views or _last_views[0][0] != key:
-        _last_views[:] = [(key, net.unflatten(weights.detach()))]
-    return _last_views[0][1]
+    cached = _last_views[0] if _last_views else None  # one read: evaluation threads may replace it meanwhile
+    if cached is None or cached[0] != key:
+        cached = (key, net.unflatten(weights.detach()))
+        _last_views[:] = [cached]
+    return cached[1]
 
 
 def single_lstm_logits(net, x: torch.Tensor, weights: torch.Tensor, task: int,
