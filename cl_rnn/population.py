@@ -158,10 +158,11 @@ class _Population:
                  self.net.num_params, self.device, "s" if len(self.members) > 1 else "", folders)
         if self.config.multitask:
             self._multitask()
-        for t in range(self.first_task, 0 if self.config.multitask else self.config.num_tasks):
-            if not self.active:
-                break
-            self._task(t)
+        else:
+            for t in range(self.first_task, self.config.num_tasks):
+                if not self.active:
+                    break
+                self._task(t)
         self._end_checkpoint()
         return [member.outcome() for member in self.members]
 
