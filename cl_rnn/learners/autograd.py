@@ -91,7 +91,7 @@ class AutogradLearner:
         self.stream = None  # the task's inputs
         if task is not None:
             self.method.after_task(task, self.tasks[task])
-            self.regularisers.after_task(task, self.tasks[task])
+            self.regularisers.after_task(task, self.tasks[task], last)
 
     def keep(self, index: torch.Tensor) -> None:
         """The member leaves (``index`` empty) only when the run ends: nothing to move."""

@@ -70,9 +70,8 @@ class Regularisers:
         for reg in self.all:
             reg.after_step(self.theta, grad)
 
-    def after_task(self, task: int, data) -> None:
-        """After the task's last iteration (EWC's Fisher, SI's importances)."""
-        last = task == self.config.num_tasks - 1
+    def after_task(self, task: int, data, last: bool) -> None:
+        """After the task's last iteration (EWC's Fisher, SI's importances); ``last``: the run's last task."""
         for reg in self.all:
             reg.after_task(self.theta, task, last, lambda: self._fisher(task, data))
 
