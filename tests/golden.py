@@ -1,7 +1,8 @@
 """Golden outputs: what the code computes today for a fixed set of runs, kept to check a refactor bit for bit.
 
-    python tests/golden.py record [CASE ...]   # (re)write tests/golden/<case>.json from this machine
-    python tests/golden.py check [CASE ...]    # rerun and compare (tests/test_golden.py does the same)
+    python tests/golden.py record [CASE ...]        # results changed on purpose: this machine's, the rest dropped
+    python tests/golden.py record --add [CASE ...]  # the same code recorded on one more machine
+    python tests/golden.py check [CASE ...]         # rerun and compare (tests/test_golden.py does the same)
 
 Cases (all on a small surrogate, 100 classes x 100 clips, with --val_set_size=50):
 - ``readme/<line>``: every published line of the study's README with --n_iter=50;
@@ -11,8 +12,11 @@ Cases (all on a small surrogate, 100 classes x 100 clips, with --val_set_size=50
 A case keeps the accuracy matrix (each float's exact bits, as ``float.hex``), the text of
 performance_overview.txt and, for single runs, the SHA-256 of the final weights (every tensor of the
 weight source's state in the --store_final_models checkpoint, in key order).  Bit for bit is a promise of one
-machine: each file names the CPU and torch version that recorded it, and on another machine only the
-accuracies are compared, to within ``OTHER_MACHINE_POINTS`` (float rounding differs between CPUs).
+machine: each file keeps one recording per machine (the CPU model, its vector extensions and the torch
+version), and a case is checked only where it was recorded.  Not approximately elsewhere: the products'
+summation order differs between CPUs, and a raw-input LSTM amplifies that last-bit difference into
+accuracies several points apart within 50 iterations (measured: up to 7.5 points between an AVX-512
+and an AVX2 EPYC), so no tolerance tells a refactor's change from another CPU's rounding.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import platform
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,7 +44,6 @@ from cl_rnn.train import train  # noqa: E402
 from search_spaces._published import LINES  # noqa: E402
 
 FOLDER = HERE / "golden"
-OTHER_MACHINE_POINTS = 2.0
 DATA_FLAGS = ["--val_set_size=50"]
 
 
@@ -152,45 +155,52 @@ def golden_path(case: str) -> Path:
 
 
 def differences(case: str, recorded: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    """What differs between a recorded case and a fresh run of it (empty: the same)."""
-    same_machine = recorded["machine"] == machine()
+    """What differs between this machine's recording of a case and a fresh run of it (empty: the same)."""
     old, new = recorded.get("members", [recorded]), now.get("members", [now])
     problems = []
     for k, (a, b) in enumerate(zip(old, new)):
         where = f"{case}" + (f" member {k}" if "members" in recorded else "")
-        if same_machine:
-            problems += [f"{where}: {key} differs" for key in ("accuracy_matrix", "performance_overview",
-                                                                "final_weights_sha256") if a.get(key) != b.get(key)]
-        else:
-            gap = np.abs(_matrix(a) - _matrix(b)).max()
-            if not gap <= OTHER_MACHINE_POINTS:
-                problems.append(f"{where}: accuracies differ by up to {gap:.2f} points (recorded on another "
-                                f"machine, {OTHER_MACHINE_POINTS} allowed)")
+        problems += [f"{where}: {key} differs" for key in ("accuracy_matrix", "performance_overview",
+                                                            "final_weights_sha256") if a.get(key) != b.get(key)]
     if len(old) != len(new):
         problems.append(f"{case}: {len(old)} members recorded, {len(new)} now")
     return problems
 
 
-def _matrix(case: dict[str, Any]) -> np.ndarray:
-    return np.array([[float.fromhex(v) for v in row.split()] for row in case["accuracy_matrix"]])
+def recordings(case: str) -> dict[str, Any]:
+    """The case's recordings by machine (none where it was never recorded)."""
+    path = golden_path(case)
+    return json.loads(path.read_text())["recordings"] if path.is_file() else {}
+
+
+def unrecorded_reason(case: str) -> str | None:
+    """None where this machine has a recording of ``case``, else the one line that says why not."""
+    recorded = recordings(case)
+    if machine() in recorded:
+        return None
+    where = "; ".join(recorded) or "no machine"
+    return (f"{case}: not recorded on this machine ({machine()}), only on: {where}; bit for bit holds per "
+            "machine: record it here from a checkout of the recorded commit (`python tests/golden.py record --add`)")
 
 
 def check(case: str, data: Path, work: Path) -> list[str]:
-    return differences(case, json.loads(golden_path(case).read_text()), compute(case, data, work))
+    return differences(case, recordings(case)[machine()], compute(case, data, work))
 
 
-def record(case: str, data: Path, work: Path) -> None:
+def record(case: str, data: Path, work: Path, add: bool = False) -> None:
+    """This machine's recording; ``add`` keeps the other machines' (the same code), else they are dropped."""
     FOLDER.mkdir(exist_ok=True)
-    golden_path(case).write_text(json.dumps({"case": case, "machine": machine(), **compute(case, data, work)},
-                                            indent=1) + "\n")
+    kept = recordings(case) if add else {}
+    kept[machine()] = compute(case, data, work)
+    golden_path(case).write_text(json.dumps({"case": case, "recordings": kept}, indent=1) + "\n")
 
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("record", "check"):
         print(__doc__.split("\n\n")[1])
         return 2
-    action: Callable[..., Any] = record if argv[0] == "record" else check
-    cases = argv[1:] or all_cases()
+    add = argv[0] == "record" and argv[1:2] == ["--add"]
+    cases = argv[1 + add:] or all_cases()
     unknown = sorted(set(cases) - set(all_cases()))
     if unknown:
         print(f"golden: unknown case(s): {', '.join(unknown)}")
@@ -201,10 +211,14 @@ def main(argv: list[str]) -> int:
         work = Path(tmp)
         data = golden_data(work)
         for case in cases:
-            problems = action(case, data, work)
+            if argv[0] == "record":
+                record(case, data, work, add)
+                print(f"{case}: recorded", flush=True)
+                continue
+            reason = unrecorded_reason(case)
+            problems = [reason] if reason else check(case, data, work)
             failed += bool(problems)
-            print(f"{case}: " + ("; ".join(problems) if problems else "recorded" if argv[0] == "record" else "same"),
-                  flush=True)
+            print("; ".join(problems) if problems else f"{case}: same", flush=True)
     return 1 if failed else 0
 
 
