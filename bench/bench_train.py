@@ -1,12 +1,13 @@
 """Speed of the training loop per method (not a test): iterations/s, Fisher time, start-up, memory.
 
-    python bench/bench_train.py [--iters 3000] [--repeats 3]
+    python bench/bench_train.py [--iters 3000] [--repeats 3] [--threads 1,2]
 
 The study's network (32-unit LSTM, multi-head, batch 64) on the embedded surrogate data, one
-thread (what ``train`` uses).  Each figure is the best of ``--repeats`` runs: the machine is
-shared, so the best run is the least disturbed one.  Targets (2 CPU cores): fine-tuning >= 1,350
-it/s; EWC and SI within 20% of it; Fisher <= 2 s per task; first iteration <= 2 s after process
-start; peak RSS <= 500 MB.
+thread (what ``train`` uses, and a sweep's trials), or with ``--threads`` each count in turn (a run
+alone from the command line uses every core: ``train(threads=...)``).  Each figure is the best of
+``--repeats`` runs: the machine is shared, so the best run is the least disturbed one.  Targets
+(2 CPU cores): fine-tuning >= 1,350 it/s; EWC and SI within 20% of it; Fisher <= 2 s per task;
+first iteration <= 2 s after process start; peak RSS <= 500 MB.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ METHODS = {
 }
 
 
-def loop_speed(flags: dict, tasks, iters: int, repeats: int, out: str) -> tuple[float, float]:
+def loop_speed(flags: dict, tasks, iters: int, repeats: int, out: str, threads: int = 1) -> tuple[float, float]:
     """Best wall-clock and best CPU-time it/s of the second task's training loop (penalties are
     active there; multitask: the whole run).  CPU time counts only this process's running time,
     so it is the steadier figure on a shared machine."""
@@ -48,7 +49,7 @@ def loop_speed(flags: dict, tasks, iters: int, repeats: int, out: str) -> tuple[
         for _ in range(repeats):
             timer.speeds.clear()
             config = Config(**STUDY_NET, num_tasks=2, n_iter=iters, out_dir=out, overwrite=True, **flags)
-            train(config, tasks=tasks)
+            train(config, tasks=tasks, threads=threads)
             best = (max(best[0], timer.speeds[-1][0]), max(best[1], timer.speeds[-1][1]))
     return best
 
@@ -103,14 +104,18 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--threads", default="1", help="Comma list of thread counts to time the loop with.")
     args = parser.parse_args()
     tasks = load_tasks(Config(**STUDY_NET))
     out = tempfile.mkdtemp(prefix="bench_train_")
     print(f"torch {torch.__version__}, best of {args.repeats}, {args.iters} iterations per task")
     print(f"{'':18s} {'wall':>8s} {'cpu':>8s}  (iterations/s)")
+    counts = [int(t) for t in args.threads.split(",")]
     for name in args.methods.split(","):
-        wall, cpu = loop_speed(METHODS[name], tasks, args.iters, args.repeats, f"{out}/{name}")
-        print(f"{name:18s} {wall:8.0f} {cpu:8.0f}")
+        for threads in counts:
+            wall, cpu = loop_speed(METHODS[name], tasks, args.iters, args.repeats, f"{out}/{name}", threads)
+            label = name if counts == [1] else f"{name} x{threads}"
+            print(f"{label:18s} {wall:8.0f} {cpu:8.0f}")
     print(f"{'fisher (7,500)':18s} {fisher_seconds(tasks, args.repeats):8.2f} s (wall)")
     # The study's first EWC line (10 tasks, Fisher after each), shortened to 200 iterations per task.
     first, rss = startup_and_memory(["--multi_head", "--num_tasks=10", "--num_classes_per_task=10", "--batch_size=128",

@@ -1,13 +1,13 @@
 """Where a training step spends its time (not a test): torch's profiler over one task's training loop.
 
-    python bench/profile_step.py [--methods finetune,ortho_reg] [--iters 1500] [--rows 20]
+    python bench/profile_step.py [--methods finetune,ortho_reg] [--iters 1500] [--rows 20] [--threads 1]
 
-The study's network and each method's flags as bench_train.py has them, one thread, the embedded
-surrogate.  Per method: one unprofiled run first (the kernel's build and first-call costs), then the
-training loop of one task of ``--iters`` iterations under ``torch.profiler`` (evaluation and set-up
-left out); printed: the ops by self CPU time in microseconds per iteration, and the loop's wall time
-per iteration without the profiler, measured in the same run (the profiler adds its own cost to
-every op it records).
+The study's network and each method's flags as bench_train.py has them, one thread (``--threads``: a
+run alone's split of its products and kernel rows), the embedded surrogate.  Per method: one
+unprofiled run first (the kernel's build and first-call costs), then the training loop of one task
+of ``--iters`` iterations under ``torch.profiler`` (evaluation and set-up left out); printed: the ops
+by self CPU time in microseconds per iteration, and the loop's wall time per iteration without the
+profiler, measured in the same run (the profiler adds its own cost to every op it records).
 """
 from __future__ import annotations
 
@@ -26,12 +26,12 @@ from _timing import Timer, iterations, machine  # bench/ is the script's folder
 from bench_train import METHODS, STUDY_NET
 
 
-def run_loop(flags: dict, tasks, iters: int, out: str, profiled: bool) -> Timer:
+def run_loop(flags: dict, tasks, iters: int, out: str, profiled: bool, threads: int = 1) -> Timer:
     """One task's training; the timer holds the loop's speed and, when ``profiled``, its profile."""
     config = Config(**STUDY_NET, num_tasks=1, n_iter=iters, out_dir=out, overwrite=True, **flags)
     around = (lambda: profile(activities=[ProfilerActivity.CPU])) if profiled else nullcontext
     with Timer(population_module._Population, "_optimise", iterations, around) as timer:
-        train(config, tasks=tasks[:1])
+        train(config, tasks=tasks[:1], threads=threads)
     return timer
 
 
@@ -40,18 +40,19 @@ def main() -> None:
     parser.add_argument("--methods", default="finetune,ortho_reg")
     parser.add_argument("--iters", type=int, default=1500)
     parser.add_argument("--rows", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     unknown = sorted(set(args.methods.split(",")) - set(METHODS))
     if unknown:
         parser.error(f"unknown method {unknown[0]!r}; known: {', '.join(METHODS)}")
     tasks = load_tasks(Config(**STUDY_NET))
     out = tempfile.mkdtemp(prefix="profile_step_")
-    print(f"machine: {machine()}; torch {torch.__version__}; {args.iters} iterations, one thread")
+    print(f"machine: {machine()}; torch {torch.__version__}; {args.iters} iterations, {args.threads} thread(s)")
     for name in args.methods.split(","):
         flags = METHODS[name]
-        plain = min(args.iters / run_loop(flags, tasks, args.iters, f"{out}/{name}", False).speeds[-1][0]
+        plain = min(args.iters / run_loop(flags, tasks, args.iters, f"{out}/{name}", False, args.threads).speeds[-1][0]
                     for _ in range(2))
-        profiled = run_loop(flags, tasks, args.iters, f"{out}/{name}", True).entered[-1]
+        profiled = run_loop(flags, tasks, args.iters, f"{out}/{name}", True, args.threads).entered[-1]
         events = sorted(profiled.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
         total = sum(e.self_cpu_time_total for e in events) / args.iters
         print(f"\n{name}: {plain / args.iters * 1e6:.0f} us per iteration unprofiled "

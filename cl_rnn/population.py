@@ -80,9 +80,10 @@ def train_population(configs: list[Config], report: MemberReport | None = None, 
     """Train ``configs`` together; see the module docstring.  ``tasks`` overrides data loading;
     ``checkpoint``: the file to save to after every task and to continue from (default: a run alone
     keeps it in its run folder, a population none); ``torch_ops``: the loss gradient in batched torch
-    ops (``nets/population_lstm.py``), default on a GPU only; ``threads``: how many tasks' accuracies
-    are computed at once (each task's alone, as with one thread: the same numbers).  Every torch op
-    runs on one thread: a sweep's trials run side by side, one core each."""
+    ops (``nets/population_lstm.py``), default on a GPU only; ``threads``: the cores the run may use (the
+    kernel learner's products and recurrence split by batch rows, several tasks' accuracies computed at
+    once; every number as with one thread).  Every other torch op runs on one thread: a sweep's trials
+    run side by side, one core each."""
     for config in configs:
         check(config)
     if len(configs) > 1:
@@ -97,7 +98,7 @@ def train_population(configs: list[Config], report: MemberReport | None = None, 
     pool = ThreadPoolExecutor(threads, thread_name_prefix="cl_rnn-eval") if threads > 1 else None
     try:
         population = _Population(configs, report, None if checkpoint is None else Path(checkpoint), torch_ops,
-                                 map if pool is None else pool.map)
+                                 threads, map if pool is None else pool.map)
         with population.explained():
             population.prepare(tasks)
             return population.run()
@@ -109,11 +110,12 @@ def train_population(configs: list[Config], report: MemberReport | None = None, 
 
 class _Population:
     def __init__(self, configs: list[Config], report: MemberReport | None, checkpoint: Path | None,
-                 torch_ops: bool | None, evaluate_map: Callable = map):
+                 torch_ops: bool | None, threads: int = 1, evaluate_map: Callable = map):
         """The members and their run folders; ``prepare`` loads the data and builds (or restores) the learner.
-        ``evaluate_map``: ``map`` over tasks' accuracies (a thread pool's: several at once)."""
+        ``threads``: the learner's; ``evaluate_map``: ``map`` over tasks' accuracies (a thread pool's)."""
         self.config = first = configs[0]  # the flags every member shares
         self.report, self.torch_ops, self.evaluate_map = report, torch_ops, evaluate_map
+        self.threads = threads
         self.device = choose_device(first)
         lstm_kernel.preload()  # compiles on a machine's first run: overlap it with loading the data
         alone = len(configs) == 1
@@ -144,7 +146,7 @@ class _Population:
             checkpoints.check_same_data(saved.data_fingerprint, self.data_fingerprint,
                                         data_source(first, tasks is not None), where)
         self.net = RecurrentNet(NetSpec.from_config(first, input_size=self.tasks[0].x_train.shape[2]))
-        self.learner = make_learner(self.members, self.net, self.tasks, self.device, self.torch_ops)
+        self.learner = make_learner(self.members, self.net, self.tasks, self.device, self.torch_ops, self.threads)
         for member in self.members:
             member.data_fingerprint, member.compression_ratio = self.data_fingerprint, self.learner.compression_ratio()
         self.active = list(self.members)

@@ -199,3 +199,21 @@ def test_a_population_on_torch_ops_trains_as_on_the_kernel(tmp_path, tasks, meth
         ends[torch_ops] = population.learner.theta
     travelled = (ends[False] - start).norm(dim=1)
     assert ((ends[True] - ends[False]).norm(dim=1) / travelled).max() < 0.1
+
+
+@pytest.mark.parametrize("hidden, batch, masked", [("32", 64, False), ("8", 17, True), ("64", 128, False)])
+def test_the_gradient_on_two_threads_is_one_threads_bit_for_bit(hidden, batch, masked):
+    """A run alone splits its products and the kernel's rows between the cores: the same numbers, so the
+    same flags and seed train alike from the command line and in a sweep (one thread per trial)."""
+    config = Config(multi_head=True, rnn_arch=hidden)
+    net = RecurrentNet(NetSpec.from_config(config, input_size=128))
+    theta = net.init_weights(generator=torch.Generator().manual_seed(0))[None]
+    x = torch.randint(0, 256, (10, batch, 128)).float()  # the study's raw bytes: saturated gates
+    y = torch.randint(0, 10, (1, batch))
+    gains = [make_masks(3, net.spec.rnn, 0.5, 0)[1][0] if masked else None]
+    grads = {threads: torch.empty_like(theta) for threads in (1, 2)}
+    losses = {threads: PopulationLSTM(net, "last", 10, threads=threads).loss_and_grad(theta, [x], y, 1, gains,
+                                                                                       grads[threads])
+              for threads in (1, 2)}
+    assert torch.equal(losses[1], losses[2]) and torch.equal(grads[1], grads[2])
+    assert grads[1].abs().max() > 1e-3

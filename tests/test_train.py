@@ -149,9 +149,9 @@ HNET = dict(hnet_all=True, use_new_hnet=True, nh_hnet_type="chunked_hmlp", nh_hm
 
 
 @pytest.mark.parametrize("flags", [{}, {"train_from_scratch": True, "use_best_models": True}, HNET])
-def test_evaluating_tasks_on_several_threads_changes_no_number(tmp_path, flags):
-    """A run alone evaluates its tasks on every core: from scratch each task with its own weights, a
-    hypernetwork generating each task's."""
+def test_a_run_on_several_threads_changes_no_number(tmp_path, flags):
+    """A run alone trains (the kernel learner's products and rows) and evaluates its tasks on every core:
+    fine-tuning, from scratch each task with its own weights, a hypernetwork generating each task's."""
     one = train(small_config(tmp_path / "one", **flags), tasks=TASKS)
     two = train(small_config(tmp_path / "two", **flags), tasks=TASKS, threads=2)
     np.testing.assert_array_equal(one.accuracy_matrix, two.accuracy_matrix)

@@ -39,12 +39,15 @@ def kernel_reason(config: Config) -> str | None:
     return None
 
 
-def make_learner(members: list, net: RecurrentNet, tasks: list, device: torch.device, torch_ops: bool | None):
+def make_learner(members: list, net: RecurrentNet, tasks: list, device: torch.device, torch_ops: bool | None,
+                 threads: int = 1):
     """The kernel learner where it can train the members, else the autograd learner (one member).
 
     ``torch_ops``: the kernel learner's loss gradient in batched torch ops (default: off the CPU); a run
-    alone with torch ops is the autograd learner's (the same ops without the member axis)."""
+    alone with torch ops is the autograd learner's (the same ops without the member axis).  ``threads``:
+    the kernel learner's (the autograd learner's ops stay on one thread: their large reductions would
+    change their last bits)."""
     torch_ops = device.type != "cpu" if torch_ops is None else torch_ops
     if kernel_reason(members[0].config) is None and (len(members) > 1 or not torch_ops):
-        return KernelLearner(members, net, tasks, device, torch_ops)
+        return KernelLearner(members, net, tasks, device, torch_ops, threads)
     return AutogradLearner(members, net, tasks, device)  # one member: train_population refuses more

@@ -35,11 +35,13 @@ class MemberView(Method):
 
 
 class KernelLearner:
-    def __init__(self, members: list, net: RecurrentNet, tasks: list, device: torch.device, torch_ops: bool):
-        """``members``: the population's ``Member``s (each one's flags and random generators)."""
+    def __init__(self, members: list, net: RecurrentNet, tasks: list, device: torch.device, torch_ops: bool,
+                 threads: int = 1):
+        """``members``: the population's ``Member``s (each one's flags and random generators); ``threads``:
+        the loss gradient's products and recurrence split between that many threads."""
         config = members[0].config
         self.members, self.net, self.tasks, self.device = list(members), net, tasks, device
-        self.lstm = PopulationLSTM(net, config.ts_weighting, tasks[0].x_train.shape[1], torch_ops)
+        self.lstm = PopulationLSTM(net, config.ts_weighting, tasks[0].x_train.shape[1], torch_ops, threads)
         self.masks = [make_masks(c.num_tasks, net.spec.rnn, c.mask_fraction, c.random_seed, device)
                       if c.use_masks else None for c in self._configs()]
         self.optimizer: PopulationAdam | None = None

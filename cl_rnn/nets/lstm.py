@@ -38,8 +38,9 @@ class LSTMTrace:
     kernel: object  # the C library used, or None (torch ops)
 
 
-def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, gain, act) -> LSTMTrace:
-    """The layer's forward pass without autograd; ``x`` (T, N, I)."""
+def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, gain, act, threads: int = 1) -> LSTMTrace:
+    """The layer's forward pass without autograd; ``x`` (T, N, I).  ``threads``: the input projection and
+    the C kernel's rows split between that many threads (the same numbers)."""
     steps, batch, _ = x.shape
     hidden = w_hh.shape[1]
     cells = x.new_empty(steps, batch, hidden)
@@ -47,8 +48,8 @@ def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, gain, act) -> LSTMTrace:
     hs = torch.empty_like(cells)
     kernel = lstm_kernel.load(x.dtype)
     if lstm_kernel.usable(kernel, x, w_ih, w_hh, b_ih, b_hh, gain):
-        acts = matmul_nt(x.reshape(steps * batch, -1), w_ih.contiguous()).view(steps, batch, 4 * hidden)
-        lstm_kernel.forward(kernel, acts, w_hh, b_ih, b_hh, gain, act, cells, squashed, hs)
+        acts = matmul_nt(x.reshape(steps * batch, -1), w_ih.contiguous(), threads).view(steps, batch, 4 * hidden)
+        lstm_kernel.forward(kernel, acts, w_hh, b_ih, b_hh, gain, act, cells, squashed, hs, threads)
     else:
         kernel = None
         acts = torch.addmm(b_ih + b_hh, x.reshape(steps * batch, -1), w_ih.t()).view(steps, batch, 4 * hidden)
@@ -56,7 +57,7 @@ def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, gain, act) -> LSTMTrace:
     return LSTMTrace(acts, cells, squashed, hs, kernel)
 
 
-def lstm_gate_grads(trace: LSTMTrace, w_hh, gain, act, d_hs) -> torch.Tensor:
+def lstm_gate_grads(trace: LSTMTrace, w_hh, gain, act, d_hs, threads: int = 1) -> torch.Tensor:
     """Gradients of the preactivations, gate-major (4H, T, N), from the gradients of every step's output.
 
     Gate-major so that the weight gradients are products of row-major operands.  Samples do not
@@ -64,16 +65,17 @@ def lstm_gate_grads(trace: LSTMTrace, w_hh, gain, act, d_hs) -> torch.Tensor:
     follow as outer products: the EWC Fisher uses this).
     """
     if trace.kernel is not None:
-        return lstm_kernel.backward(trace.kernel, trace.acts, trace.cells, trace.squashed, w_hh, gain, act, d_hs)
+        return lstm_kernel.backward(trace.kernel, trace.acts, trace.cells, trace.squashed, w_hh, gain, act, d_hs,
+                                    threads)
     return lstm_ops.backward_ops(trace.acts, trace.cells, trace.squashed, w_hh, gain, act, d_hs).permute(2, 0, 1)
 
 
-def lstm_weight_grads(d_acts_t: torch.Tensor, x: torch.Tensor, hs: torch.Tensor):
+def lstm_weight_grads(d_acts_t: torch.Tensor, x: torch.Tensor, hs: torch.Tensor, threads: int = 1):
     """dW_ih (4H, I), dW_hh (4H, H) and the bias gradient (4H,) from the gate gradients (4H, T, N)."""
     four_h, steps, batch = d_acts_t.shape
     flat_t = d_acts_t.reshape(four_h, steps * batch)
-    d_w_ih = matmul_nt(flat_t, x.reshape(steps * batch, -1).t())
-    d_w_hh = matmul_nt(flat_t[:, batch:], hs[:-1].reshape(-1, hs.shape[2]).t())
+    d_w_ih = matmul_nt(flat_t, x.reshape(steps * batch, -1).t(), threads)
+    d_w_hh = matmul_nt(flat_t[:, batch:], hs[:-1].reshape(-1, hs.shape[2]).t(), threads)
     return d_w_ih, d_w_hh, flat_t.sum(1)
 
 

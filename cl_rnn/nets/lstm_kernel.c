@@ -5,6 +5,9 @@
    with -DCL_RNN_PORTABLE (what the tests use to build the other CPUs' kernel on x86). */
 #include <math.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #if (defined(__x86_64__) || defined(__i386__)) && !defined(CL_RNN_PORTABLE)
 /* Saturated gates (the study's raw 0..255 inputs) multiply tiny numbers into denormals, which cost
@@ -97,13 +100,13 @@ INLINE void CAT(vecmat, SFX)(REAL *restrict out, const REAL *restrict v, const R
 #undef BLOCK
 #undef PARTS
 
-INLINE void CAT(forward_step, SFX)(int t, int N, int H, REAL *restrict acts, const REAL *restrict wt,
+INLINE void CAT(forward_step, SFX)(int t, int lo, int hi, int N, int H, REAL *restrict acts, const REAL *restrict wt,
                                    const REAL *restrict b_ih, const REAL *restrict b_hh,
                                    const REAL *restrict gain, const int kind, REAL *restrict cells,
                                    REAL *restrict squashed, REAL *restrict hs) {
     const int G = 4 * H;
     REAL tmp[G + H];
-    for (int n = 0; n < N; n++) {
+    for (int n = lo; n < hi; n++) {
         const long row = (long)t * N + n;
         REAL *restrict a = acts + row * G;
         for (int j = 0; j < G; j++) a[j] += b_ih[j] + b_hh[j];
@@ -128,29 +131,47 @@ INLINE void CAT(forward_step, SFX)(int t, int N, int H, REAL *restrict acts, con
     }
 }
 
+/* Samples do not interact: with OpenMP (-fopenmp) ``threads`` threads each run the whole recurrence
+   for their own contiguous block of rows, with no barrier between steps, and every number is what one
+   thread computes.  Without OpenMP the pragmas are ignored and one thread runs all rows. */
+INLINE void CAT(row_block, SFX)(int N, int *lo, int *hi) {
+#ifdef _OPENMP
+    const int part = omp_get_thread_num(), parts = omp_get_num_threads();
+#else
+    const int part = 0, parts = 1;
+#endif
+    *lo = (int)((long)N * part / parts);
+    *hi = (int)((long)N * (part + 1) / parts);
+}
+
 /* acts (T,N,4H): in: input projection x W_ih^T (no bias); out: gate activations.  wt (H,4H): w_hh
    transposed.  b_ih, b_hh (4H).  gain (H) or NULL.  cells, squashed (= act(gain * c)), hs (T,N,H): out. */
 void CAT(lstm_forward, SFX)(int T, int N, int H, REAL *restrict acts, const REAL *restrict wt,
                             const REAL *restrict b_ih, const REAL *restrict b_hh,
                             const REAL *restrict gain, int kind, REAL *restrict cells,
-                            REAL *restrict squashed, REAL *restrict hs) {
-    FLUSH_DENORMALS_BEGIN
-    for (int t = 0; t < T; t++) {
-        if (kind == 0) CAT(forward_step, SFX)(t, N, H, acts, wt, b_ih, b_hh, gain, 0, cells, squashed, hs);
-        else if (kind == 1) CAT(forward_step, SFX)(t, N, H, acts, wt, b_ih, b_hh, gain, 1, cells, squashed, hs);
-        else CAT(forward_step, SFX)(t, N, H, acts, wt, b_ih, b_hh, gain, 2, cells, squashed, hs);
+                            REAL *restrict squashed, REAL *restrict hs, int threads) {
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        FLUSH_DENORMALS_BEGIN
+        int lo, hi;
+        CAT(row_block, SFX)(N, &lo, &hi);
+        for (int t = 0; t < T; t++) {
+            if (kind == 0) CAT(forward_step, SFX)(t, lo, hi, N, H, acts, wt, b_ih, b_hh, gain, 0, cells, squashed, hs);
+            else if (kind == 1) CAT(forward_step, SFX)(t, lo, hi, N, H, acts, wt, b_ih, b_hh, gain, 1, cells, squashed, hs);
+            else CAT(forward_step, SFX)(t, lo, hi, N, H, acts, wt, b_ih, b_hh, gain, 2, cells, squashed, hs);
+        }
+        FLUSH_DENORMALS_END
     }
-    FLUSH_DENORMALS_END
 }
 
-INLINE void CAT(backward_step, SFX)(int T, int t, int N, int H, const REAL *restrict acts,
+INLINE void CAT(backward_step, SFX)(int T, int t, int lo, int hi, int N, int H, const REAL *restrict acts,
                                     const REAL *restrict cells, const REAL *restrict squashed,
                                     const REAL *restrict w_hh, const REAL *restrict gain, const int kind,
                                     const REAL *restrict d_hs, REAL *restrict d_acts,
                                     REAL *restrict d_acts_t, REAL *restrict dc, REAL *restrict dh) {
     const int G = 4 * H;
     const long TN = (long)T * N;
-    for (int n = 0; n < N; n++) {
+    for (int n = lo; n < hi; n++) {
         const long row = (long)t * N + n;
         const REAL *restrict a = acts + row * G;
         const REAL *restrict o = a, *restrict i = a + H, *restrict f = a + 2 * H, *restrict g = a + 3 * H;
@@ -181,9 +202,9 @@ INLINE void CAT(backward_step, SFX)(int T, int t, int N, int H, const REAL *rest
     }
     /* this step's rows (N, G) -> d_acts_t[:, t, :], in 16 x 16 tiles (a scatter per row costs 3x more) */
     const REAL *restrict block = d_acts + (long)t * N * G;
-    for (int n0 = 0; n0 < N; n0 += 16)
+    for (int n0 = lo; n0 < hi; n0 += 16)
         for (int j0 = 0; j0 < G; j0 += 16) {
-            const int n1 = n0 + 16 < N ? n0 + 16 : N, j1 = j0 + 16 < G ? j0 + 16 : G;
+            const int n1 = n0 + 16 < hi ? n0 + 16 : hi, j1 = j0 + 16 < G ? j0 + 16 : G;
             for (int j = j0; j < j1; j++)
                 for (int n = n0; n < n1; n++) d_acts_t[j * TN + (long)t * N + n] = block[(long)n * G + j];
         }
@@ -191,22 +212,28 @@ INLINE void CAT(backward_step, SFX)(int T, int t, int N, int H, const REAL *rest
 
 /* d_acts_t (4H,T,N): out, gradients of the preactivations, gate-major (so that dW = d_acts_t X is a
    matmul of plain row-major operands).  d_acts (T,N,4H): the same, row-major (scratch for the
-   recurrence).  w_hh (4H,H).  d_hs (T,N,H): gradient of every step's output.  dc (N,H), dh (H): scratch. */
+   recurrence).  w_hh (4H,H).  d_hs (T,N,H): gradient of every step's output.  dc (N,H): scratch.
+   Rows split between ``threads`` threads as in the forward. */
 void CAT(lstm_backward, SFX)(int T, int N, int H, const REAL *restrict acts, const REAL *restrict cells,
                              const REAL *restrict squashed, const REAL *restrict w_hh,
                              const REAL *restrict gain, int kind, const REAL *restrict d_hs,
-                             REAL *restrict d_acts, REAL *restrict d_acts_t, REAL *restrict dc, REAL *restrict dh) {
-    FLUSH_DENORMALS_BEGIN
-    REAL ones[H];
-    for (int k = 0; k < H; k++) ones[k] = 1;
-    if (!gain) gain = ones;
-    for (int t = T - 1; t >= 0; t--) {
-        if (kind == 0) CAT(backward_step, SFX)(T, t, N, H, acts, cells, squashed, w_hh, gain, 0, d_hs, d_acts, d_acts_t,
-                                                dc, dh);
-        else if (kind == 1) CAT(backward_step, SFX)(T, t, N, H, acts, cells, squashed, w_hh, gain, 1, d_hs, d_acts, d_acts_t,
-                                                dc, dh);
-        else CAT(backward_step, SFX)(T, t, N, H, acts, cells, squashed, w_hh, gain, 2, d_hs, d_acts, d_acts_t,
-                                                dc, dh);
+                             REAL *restrict d_acts, REAL *restrict d_acts_t, REAL *restrict dc, int threads) {
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        FLUSH_DENORMALS_BEGIN
+        REAL ones[H], dh[H];
+        for (int k = 0; k < H; k++) ones[k] = 1;
+        const REAL *restrict g = gain ? gain : ones;
+        int lo, hi;
+        CAT(row_block, SFX)(N, &lo, &hi);
+        for (int t = T - 1; t >= 0; t--) {
+            if (kind == 0) CAT(backward_step, SFX)(T, t, lo, hi, N, H, acts, cells, squashed, w_hh, g, 0, d_hs, d_acts,
+                                                    d_acts_t, dc, dh);
+            else if (kind == 1) CAT(backward_step, SFX)(T, t, lo, hi, N, H, acts, cells, squashed, w_hh, g, 1, d_hs,
+                                                         d_acts, d_acts_t, dc, dh);
+            else CAT(backward_step, SFX)(T, t, lo, hi, N, H, acts, cells, squashed, w_hh, g, 2, d_hs, d_acts,
+                                          d_acts_t, dc, dh);
+        }
+        FLUSH_DENORMALS_END
     }
-    FLUSH_DENORMALS_END
 }

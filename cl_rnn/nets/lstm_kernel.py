@@ -12,6 +12,10 @@ Without a compiler, where it refuses the source, where the check fails, or with
 ``CL_RNN_NO_KERNEL=1``, ``load()`` returns None (with one warning, except for the last) and
 ``lstm.py`` runs the same recurrence in torch ops (slower, same results up to rounding).
 
+A run alone may give the kernel several threads (``threads``): samples do not interact, so each
+thread runs the whole recurrence for its own block of batch rows, and the numbers are one thread's.
+It is built with OpenMP where the compiler has it (one plain build otherwise: one thread).
+
 Fast math without the finite-math assumption (NaN must propagate); sigmoid and tanh are written
 through ``exp`` of a clamped argument (no overflow: glibc's vector exp is slow on it, and the raw
 0..255 inputs of the study saturate many gates).
@@ -39,6 +43,9 @@ log = logging.getLogger(__name__)
 # into the library, whose constructor turns on flush-to-zero for the whole process at load time.
 FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fassociative-math",
          "-freciprocal-math", "-fno-signed-zeros", "-fopenmp-simd", "-fPIC", "-shared"]
+# Rows split across threads where the compiler has OpenMP.  The library then needs libgomp.so.1, the
+# OpenMP runtime torch's CPU wheels load themselves: the loader hands it torch's copy (one thread pool).
+THREADED = ["-fopenmp"]
 ACT_CODES = {"tanh": 0, "relu": 1, "linear": 2}
 MAX_HIDDEN = 64
 
@@ -64,10 +71,10 @@ def _cpu_signature() -> str:
     return platform.machine() + flags
 
 
-def _compile_command(compiler: str, dtype: torch.dtype) -> list[str]:
+def _compile_command(compiler: str, dtype: torch.dtype, threaded: bool = True) -> list[str]:
     """The compiler call, without its output path; ``$CL_RNN_KERNEL_FLAGS`` adds flags (e.g. -mcpu=native)."""
     extra = shlex.split(os.environ.get("CL_RNN_KERNEL_FLAGS", ""))
-    return [compiler, *FLAGS, *DEFINES[dtype], *extra, str(SOURCE), "-lm"]
+    return [compiler, *FLAGS, *(THREADED if threaded else []), *DEFINES[dtype], *extra, str(SOURCE), "-lm"]
 
 
 def _build(target: Path, command: list[str]) -> None:
@@ -97,10 +104,21 @@ def preload() -> None:
 
 
 def _build_and_open(dtype: torch.dtype):
-    """Build (once per machine), open and check the kernel; on any failure one warning and None."""
+    """Build (once per machine), open and check the kernel; on any failure one warning and None.
+    Threaded first; where that fails (a compiler without OpenMP) the one-thread kernel."""
     if os.environ.get("CL_RNN_NO_KERNEL", "") not in ("", "0"):
         return None
-    command = _compile_command(os.environ.get("CC", "cc"), dtype)
+    failures = []
+    for threaded in (True, False):
+        try:
+            return _open_built(_compile_command(os.environ.get("CC", "cc"), dtype, threaded), dtype)
+        except KernelUnavailable as err:
+            failures.append(str(err))
+    return _unavailable(failures[-1])
+
+
+def _open_built(command: list[str], dtype: torch.dtype):
+    """The checked library that ``command`` builds (cached); KernelUnavailable says why there is none."""
     key = hashlib.sha256("\n".join([SOURCE.read_text(), *command, _cpu_signature()]).encode()).hexdigest()[:16]
     target = cache_dir() / f"lstm{SUFFIX[dtype]}_{key}.so"
     refused = target.with_suffix(".failed")  # the compiler refused this source: don't try again every run
@@ -118,10 +136,10 @@ def _build_and_open(dtype: torch.dtype):
         try:
             refused.write_text(reason + "\n")
         except OSError:  # a read-only cache: the next run asks the compiler again
-            return _unavailable(reason)
-        return _unavailable(f"{reason}; {remembered}")
-    except (OSError, subprocess.SubprocessError, KernelUnavailable) as err:
-        return _unavailable(str(err).splitlines()[0] if str(err) else type(err).__name__)
+            raise KernelUnavailable(reason) from None
+        raise KernelUnavailable(f"{reason}; {remembered}") from None
+    except (OSError, subprocess.SubprocessError) as err:
+        raise KernelUnavailable(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
     return library
 
 
@@ -140,7 +158,8 @@ def _compiler_error(compiler: str, stderr: str) -> str:
 
 
 def _check_against_torch_ops(library, dtype: torch.dtype) -> None:
-    """Raise KernelUnavailable unless a small forward and backward equal the torch-ops reference.
+    """Raise KernelUnavailable unless a small forward and backward equal the torch-ops reference, and
+    with the rows split between two threads equal one thread's bit for bit.
 
     A kernel built by a compiler or for a CPU nobody tested must not train silently wrong.  Its own
     generator: the check runs in ``preload``'s thread and must not move the run's random streams.
@@ -157,17 +176,22 @@ def _check_against_torch_ops(library, dtype: torch.dtype) -> None:
         got = [proj.clone(), *(torch.empty_like(t) for t in expected[1:4])]
         forward(library, *got[:1], w_hh, b_ih, b_hh, gain, act, *got[1:])
         got.append(backward(library, *got[:3], w_hh, gain, act, d_hs))
-        for name, a, b in zip(("gates", "cells", "act(c)", "h", "gradients"), got, expected):
+        split = [proj.clone(), *(torch.empty_like(t) for t in expected[1:4])]
+        forward(library, *split[:1], w_hh, b_ih, b_hh, gain, act, *split[1:], threads=2)
+        split.append(backward(library, *split[:3], w_hh, gain, act, d_hs, threads=2))
+        for name, a, b, c in zip(("gates", "cells", "act(c)", "h", "gradients"), got, expected, split):
             if not torch.allclose(a, b, **tolerance):
                 raise KernelUnavailable(f"its {name} differ from torch ops by {(a - b).abs().max().item():.3g} "
                                         f"({act}, {'with' if gain is not None else 'no'} gain)")
+            if not torch.equal(a, c):
+                raise KernelUnavailable(f"its {name} differ with the rows split between two threads")
 
 
 def _declare(library, suffix: str) -> None:
     p, i = ctypes.c_void_p, ctypes.c_int
-    getattr(library, "lstm_forward" + suffix).argtypes = [i, i, i, p, p, p, p, p, i, p, p, p]
+    getattr(library, "lstm_forward" + suffix).argtypes = [i, i, i, p, p, p, p, p, i, p, p, p, i]
     getattr(library, "lstm_forward" + suffix).restype = None
-    getattr(library, "lstm_backward" + suffix).argtypes = [i, i, i, p, p, p, p, p, i, p, p, p, p, p]
+    getattr(library, "lstm_backward" + suffix).argtypes = [i, i, i, p, p, p, p, p, i, p, p, p, p, i]
     getattr(library, "lstm_backward" + suffix).restype = None
 
 
@@ -187,18 +211,19 @@ def _ptr(tensor: torch.Tensor | None):
     return None if tensor is None else tensor.data_ptr()
 
 
-def forward(library, acts, w_hh, b_ih, b_hh, gain, act, cells, squashed, hs) -> None:
-    """In place: ``acts`` (T, N, 4H) input projections (without bias) -> activations; fills cells, squashed, hs."""
+def forward(library, acts, w_hh, b_ih, b_hh, gain, act, cells, squashed, hs, threads: int = 1) -> None:
+    """In place: ``acts`` (T, N, 4H) input projections (without bias) -> activations; fills cells, squashed, hs.
+    ``threads``: the batch rows split between that many threads (the same numbers)."""
     steps, batch, hidden = cells.shape
     w_t = w_hh.t().contiguous()
     b_ih, b_hh = b_ih.contiguous(), b_hh.contiguous()
     gain = None if gain is None else gain.contiguous()
     getattr(library, "lstm_forward" + SUFFIX[acts.dtype])(
         steps, batch, hidden, _ptr(acts), _ptr(w_t), _ptr(b_ih), _ptr(b_hh), _ptr(gain), ACT_CODES[act],
-        _ptr(cells), _ptr(squashed), _ptr(hs))
+        _ptr(cells), _ptr(squashed), _ptr(hs), threads)
 
 
-def backward(library, acts, cells, squashed, w_hh, gain, act, d_hs) -> torch.Tensor:
+def backward(library, acts, cells, squashed, w_hh, gain, act, d_hs, threads: int = 1) -> torch.Tensor:
     """Gradients of the preactivations, gate-major (4H, T, N), from the gradients of every step's output."""
     steps, batch, hidden = cells.shape
     d_hs = d_hs.contiguous()
@@ -207,8 +232,7 @@ def backward(library, acts, cells, squashed, w_hh, gain, act, d_hs) -> torch.Ten
     d_acts = torch.empty_like(acts)
     d_acts_t = acts.new_empty(4 * hidden, steps, batch)
     scratch_c = acts.new_empty(batch, hidden)
-    scratch_h = acts.new_empty(hidden)
     getattr(library, "lstm_backward" + SUFFIX[acts.dtype])(
         steps, batch, hidden, _ptr(acts), _ptr(cells), _ptr(squashed), _ptr(w_hh), _ptr(gain), ACT_CODES[act],
-        _ptr(d_hs), _ptr(d_acts), _ptr(d_acts_t), _ptr(scratch_c), _ptr(scratch_h))
+        _ptr(d_hs), _ptr(d_acts), _ptr(d_acts_t), _ptr(scratch_c), threads)
     return d_acts_t

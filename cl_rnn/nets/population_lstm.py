@@ -40,10 +40,11 @@ def supports(net: RecurrentNet) -> bool:
 class PopulationLSTM:
     """Loss and gradient of P members that share ``net``'s shape; weights are rows of [P, W]."""
 
-    def __init__(self, net: RecurrentNet, ts_weighting: str, steps: int, torch_ops: bool = False):
+    def __init__(self, net: RecurrentNet, ts_weighting: str, steps: int, torch_ops: bool = False, threads: int = 1):
+        """``threads``: the C kernel path's products and recurrence split between that many threads."""
         if not supports(net):
             raise ValueError("population training needs one LSTM layer without fc layers")
-        self.net = net
+        self.net, self.threads = net, threads
         self.torch_ops = torch_ops
         self.last_only = not needs_all_steps(ts_weighting)
         self.all_steps = needs_all_steps(ts_weighting)
@@ -77,10 +78,11 @@ class PopulationLSTM:
         losses = []
         with torch.no_grad():
             for x, w, g, gain, labels in zip(xs, weights, grads, gains, y):
-                trace = lstm_forward(x, w["rnn0.w_ih"], w["rnn0.w_hh"], w["rnn0.b_ih"], w["rnn0.b_hh"], gain, act)
+                trace = lstm_forward(x, w["rnn0.w_ih"], w["rnn0.w_hh"], w["rnn0.b_ih"], w["rnn0.b_hh"], gain, act,
+                                     self.threads)
                 loss, d_hs = head(trace.hs, w["out.weight"][rows], w["out.bias"][rows], labels,
                                   g["out.weight"][rows], g["out.bias"][rows])
-                lstm_backward_into(g, x, trace, w["rnn0.w_hh"], gain, act, d_hs)
+                lstm_backward_into(g, x, trace, w["rnn0.w_hh"], gain, act, d_hs, self.threads)
                 losses.append(loss)
         return torch.stack(losses)
 

@@ -51,10 +51,10 @@ def head_backward(d_logits: torch.Tensor, hs: torch.Tensor, weight: torch.Tensor
 
 
 def lstm_backward_into(g: dict[str, torch.Tensor], x: torch.Tensor, trace: LSTMTrace, w_hh: torch.Tensor,
-                       gain: torch.Tensor | None, act: str, d_hs: torch.Tensor) -> None:
+                       gain: torch.Tensor | None, act: str, d_hs: torch.Tensor, threads: int = 1) -> None:
     """The LSTM layer, backward: writes its gradients into the views ``g`` of the flat gradient."""
-    d_acts_t = lstm_gate_grads(trace, w_hh, gain, act, d_hs)
-    d_w_ih, d_w_hh, d_bias = lstm_weight_grads(d_acts_t, x, trace.hs)
+    d_acts_t = lstm_gate_grads(trace, w_hh, gain, act, d_hs, threads)
+    d_w_ih, d_w_hh, d_bias = lstm_weight_grads(d_acts_t, x, trace.hs, threads)
     g["rnn0.w_ih"].copy_(d_w_ih)
     g["rnn0.w_hh"].copy_(d_w_hh)
     g["rnn0.b_ih"].copy_(d_bias)
