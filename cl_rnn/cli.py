@@ -25,7 +25,11 @@ def _log_to_stderr(level: int) -> None:
 
 
 def _usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """The cores a run alone may use: those it may run on, or ``$OMP_NUM_THREADS`` where set (several
+    runs side by side on one machine: give each its share)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(cores, int(limit))) if limit.isdigit() else cores
 
 
 def train_main(argv: Sequence[str], prog: str = "train_split_audioset.py") -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 
 import numpy as np
@@ -155,3 +156,12 @@ def test_a_run_on_several_threads_changes_no_number(tmp_path, flags):
     one = train(small_config(tmp_path / "one", **flags), tasks=TASKS)
     two = train(small_config(tmp_path / "two", **flags), tasks=TASKS, threads=2)
     np.testing.assert_array_equal(one.accuracy_matrix, two.accuracy_matrix)
+
+
+@pytest.mark.parametrize("setting, expected", [("1", 1), ("64", None), ("", None), ("two", None)])
+def test_a_run_from_the_command_line_takes_its_cores_from_omp_num_threads_where_set(monkeypatch, setting, expected):
+    from cl_rnn.cli import _usable_cores
+
+    monkeypatch.setenv("OMP_NUM_THREADS", setting)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert _usable_cores() == (cores if expected is None else expected)  # never more than it may run on
