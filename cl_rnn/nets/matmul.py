@@ -6,10 +6,10 @@ about twice as fast for the LSTM's input projection (640 x 128 by 128 x 128), an
 weight gradient (transposed operands).  Same products, float32 accumulation (the order of the
 sums may differ in the last bits); any other case, or a torch without that op, uses ``mm``.
 
-``threads`` > 1 lets the product use that many of torch's threads: both libraries split a product of
-these shapes by blocks of its output, each element summed as on one thread (tests/test_threads.py
-checks that a run trains to the same numbers).  Only the products: torch splits a large reduction
-(a norm, a penalty's sum) between threads, and that changes its last bits.
+``threads`` > 1 lets the product use that many of torch's threads: both libraries split a product
+of these shapes by blocks of its output, each element summed as on one thread (tests/test_population.py
+and tests/test_train.py check that a gradient and a run come out the same).  Only the products: torch
+splits a large reduction (a norm, a penalty's sum) between threads, and that changes its last bits.
 """
 from __future__ import annotations
 
