@@ -77,8 +77,8 @@ def _run(tmp_path, monkeypatch, torch_ops: bool = False, **flags):
     autograd learner over the ``Masking`` method (a run alone on a GPU)."""
     built = []
 
-    def capture(*args):
-        built.append(make_learner(*args[:-1], torch_ops))
+    def capture(members, net, tasks, device, _torch_ops, threads=1):
+        built.append(make_learner(members, net, tasks, device, torch_ops, threads))
         return built[-1]
 
     monkeypatch.setattr(cl_rnn.population, "make_learner", capture)
