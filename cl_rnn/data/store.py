@@ -262,8 +262,28 @@ def split_tasks(dataset: SplitAudioSet, num_tasks: int, num_classes_per_task: in
 
 
 def _read_tasks(path: Path, f: h5py.File, plans: list[_TaskPlan]) -> list[Task]:
-    """Fill every task's arrays from x block by block: the full x is never in memory."""
+    """Every task's arrays, gathered from x; the full x is never copied into memory."""
     x = f["x"]
+    mapped = _mapped_x(path, x)
+    if mapped is None:
+        return _read_blocks(path, x, plans)
+    return [_task(plan, {part: torch.from_numpy(mapped[rows]) for part, rows in plan.rows.items()})
+            for plan in plans]
+
+
+def _mapped_x(path: Path, x: h5py.Dataset) -> np.ndarray | None:
+    """x as a read-only memory map of the file when it is stored as one plain block of bytes (as
+    ``save_dataset`` writes it), else None.  Gathering rows from the map reads the page cache in place:
+    0.16-0.20 s for the 130 MB file where reading blocks and scattering them took 0.24-0.88 s."""
+    offset = x.id.get_offset()  # None: chunked, or never written (a cut file fails to open before this)
+    if offset is None or x.compression is not None:
+        return None
+    return np.memmap(path, np.uint8, "r", offset, x.shape)
+
+
+def _read_blocks(path: Path, x: h5py.Dataset, plans: list[_TaskPlan]) -> list[Task]:
+    """Fill every task's arrays from x block by block (a chunked or compressed x): the full x is never in
+    memory."""
     dest_slot = np.full(len(x), -1)
     dest_pos = np.zeros(len(x), dtype=np.int64)
     buffers = []
@@ -289,7 +309,7 @@ def _read_tasks(path: Path, f: h5py.File, plans: list[_TaskPlan]) -> list[Task]:
 
 def tasks_from_file(path: str | os.PathLike, num_tasks: int, num_classes_per_task: int,
                     data_random_seed: int, val_set_size: int) -> list[Task]:
-    """``split_tasks(load_dataset(path), ...)``, but x is read block by block, never all at once."""
+    """``split_tasks(load_dataset(path), ...)``, but x is never read whole: each task's rows are gathered."""
     path = Path(path)
     with _open(path) as f:
         header = _validated_header(path, f)

@@ -132,8 +132,22 @@ def test_validation_too_large_is_a_clear_error(tiny_dataset_path):
         split_tasks(load_dataset(tiny_dataset_path), 10, 10, 42, 500)
 
 
-def test_load_tasks_from_file_equals_split_of_loaded_dataset(tiny_dataset_path):
-    config = SimpleNamespace(data=str(tiny_dataset_path), num_tasks=4, num_classes_per_task=5,
+def rewritten_chunked(source: Path, target: Path) -> Path:
+    """``source`` with x stored in compressed chunks (a file another tool wrote): not memory-mappable."""
+    with h5py.File(source, "r") as f, h5py.File(target, "w") as g:
+        for name, dataset in f.items():
+            g.create_dataset(name, data=dataset[()], chunks=(7, 10, 128) if name == "x" else None,
+                             compression="gzip" if name == "x" else None)
+        g.attrs.update(f.attrs)
+    return target
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "chunked"])
+def test_load_tasks_from_file_equals_split_of_loaded_dataset(tiny_dataset_path, tmp_path, layout):
+    path = tiny_dataset_path if layout == "contiguous" else rewritten_chunked(tiny_dataset_path, tmp_path / "c.h5")
+    with h5py.File(path, "r") as f:
+        assert (f["x"].id.get_offset() is None) == (layout == "chunked")
+    config = SimpleNamespace(data=str(path), num_tasks=4, num_classes_per_task=5,
                              data_random_seed=7, val_set_size=20)
     streamed = load_tasks(config)
     in_memory = split_tasks(load_dataset(tiny_dataset_path), 4, 5, 7, 20)
