@@ -44,6 +44,7 @@ from cl_rnn.data.fingerprint import fingerprint
 from cl_rnn.evaluation import accuracy
 from cl_rnn.learners import kernel_reason, make_learner
 from cl_rnn.learners.kernel import MemberView
+from cl_rnn.memory import reuse_freed_memory
 from cl_rnn.methods import registry
 from cl_rnn.nets import lstm_kernel
 from cl_rnn.nets.rnn import NetSpec, RecurrentNet
@@ -93,6 +94,7 @@ def train_population(configs: list[Config], report: MemberReport | None = None, 
                 raise ValueError(f"train_population: {reason}; run it alone with cl_rnn.train.train")
         if len({population_key(c) for c in configs}) > 1:
             raise ValueError(f"train_population: members may differ only in {', '.join(MEMBER_FLAGS)}")
+    reuse_freed_memory()
     torch_threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny ops: one thread is fastest, and trials run side by side
     pool = ThreadPoolExecutor(threads, thread_name_prefix="cl_rnn-eval") if threads > 1 else None
