@@ -4,7 +4,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Sequence
+import threading
+from typing import NoReturn, Sequence
 
 USAGE = """usage: cl-rnn <command> [options]
 
@@ -86,5 +87,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
+def exit_fast(status: int) -> NoReturn:
+    """End a command-line process with ``status`` once its threads are done and its output is flushed,
+    without the interpreter's teardown.  With torch imported that teardown (a last garbage collection
+    over torch's objects, then every module cleared) takes ~0.5 s on a 2-core VM, a twentieth of a
+    300-iteration fine-tuning run; by then a run has written and closed its files."""
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()  # e.g. a kernel build still under way: it finishes and leaves no half-written file
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def console() -> NoReturn:
+    """The ``cl-rnn`` console script: ``main`` from the command line, then ``exit_fast``."""
+    exit_fast(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()
