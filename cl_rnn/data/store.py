@@ -8,6 +8,7 @@ Layout (``format_version`` 1): datasets ``x`` uint8 (N, 10, 128), ``y`` int (N,)
 from __future__ import annotations
 
 import json
+import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -264,21 +265,25 @@ def split_tasks(dataset: SplitAudioSet, num_tasks: int, num_classes_per_task: in
 def _read_tasks(path: Path, f: h5py.File, plans: list[_TaskPlan]) -> list[Task]:
     """Every task's arrays, gathered from x; the full x is never copied into memory."""
     x = f["x"]
-    mapped = _mapped_x(path, x)
-    if mapped is None:
-        return _read_blocks(path, x, plans)
-    return [_task(plan, {part: torch.from_numpy(mapped[rows]) for part, rows in plan.rows.items()})
-            for plan in plans]
-
-
-def _mapped_x(path: Path, x: h5py.Dataset) -> np.ndarray | None:
-    """x as a read-only memory map of the file when it is stored as one plain block of bytes (as
-    ``save_dataset`` writes it), else None.  Gathering rows from the map reads the page cache in place:
-    0.16-0.20 s for the 130 MB file where reading blocks and scattering them took 0.24-0.88 s."""
     offset = x.id.get_offset()  # None: chunked, or never written (a cut file fails to open before this)
     if offset is None or x.compression is not None:
-        return None
-    return np.memmap(path, np.uint8, "r", offset, x.shape)
+        return _read_blocks(path, x, plans)
+    return _read_mapped(path, offset, x.shape, plans)
+
+
+def _read_mapped(path: Path, offset: int, shape: tuple[int, ...], plans: list[_TaskPlan]) -> list[Task]:
+    """x stored as one plain block of bytes (as ``save_dataset`` writes it): each task's rows gathered
+    from a memory map of the file, reading the page cache in place (0.16-0.68 s for the 130 MB file,
+    against 0.75-1.7 s reading blocks and scattering them).  The mapped pages are let go after each task:
+    they count in the process's resident memory (+100 MB at the peak if kept)."""
+    tasks = []
+    with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as whole:
+        x = np.frombuffer(whole, np.uint8, count=int(np.prod(shape)), offset=offset).reshape(shape)
+        for plan in plans:
+            tasks.append(_task(plan, {part: torch.from_numpy(x[rows]) for part, rows in plan.rows.items()}))
+            whole.madvise(mmap.MADV_DONTNEED)
+        del x  # the map closes only once no array points into it
+    return tasks
 
 
 def _read_blocks(path: Path, x: h5py.Dataset, plans: list[_TaskPlan]) -> list[Task]:
