@@ -4,8 +4,8 @@ By default glibc serves an allocation above 128 KiB (raised as large blocks are 
 ``mmap`` and returns it with ``munmap`` when freed, so a tensor of several MB allocated again and again
 (each evaluation's inputs and activations: ~30 MB for a 2,000-clip test set) touches new pages every
 time, and page faults cost more than the arithmetic on a VM.  Measured on a 2-core VM: the 100 test-set
-evaluations of a 10-task run took 1.8 s with the default, 1.25 s with these settings; torch's CPU
-performance guide recommends a caching allocator (jemalloc, tcmalloc) for the same reason.
+evaluations of a 10-task run took 1.8-1.9 s with the default, 1.3-1.45 s with these settings.  PyTorch's
+performance tuning guide recommends jemalloc or TCMalloc on CPUs for the same reason: they reuse memory.
 """
 from __future__ import annotations
 

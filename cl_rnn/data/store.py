@@ -272,7 +272,7 @@ def _read_tasks(path: Path, f: h5py.File, plans: list[_TaskPlan]) -> list[Task]:
 
 
 def _read_mapped(path: Path, offset: int, shape: tuple[int, ...], plans: list[_TaskPlan]) -> list[Task]:
-    """x stored as one plain block of bytes (as ``save_dataset`` writes it): each task's rows gathered
+    """x stored as one plain block of bytes (as ``write_dataset`` writes it): each task's rows gathered
     from a memory map of the file, reading the page cache in place (0.16-0.68 s for the 130 MB file,
     against 0.75-1.7 s reading blocks and scattering them).  The mapped pages are let go after each task:
     they count in the process's resident memory (+100 MB at the peak if kept)."""
