@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 
+from cl_rnn import evaluation
+from cl_rnn.batches import time_major
 from cl_rnn.config import Config
 from cl_rnn.nets import lstm_kernel
 from cl_rnn.nets.lstm import lstm_sequence, to_torch_gate_order
@@ -164,3 +167,17 @@ def test_the_study_network_as_one_node_passes_gradcheck(recurrence):
     x = torch.rand(5, 3, 4, dtype=torch.double) * 4
     gain = [torch.rand(16, dtype=torch.double)]
     assert torch.autograd.gradcheck(lambda w: net.forward(x, w, 1, unit_gains=gain), (weights,), fast_mode=True)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 512])
+def test_accuracy_in_chunks_is_the_accuracy_of_the_whole_set(chunk, monkeypatch):
+    net = net_for(multi_head=True, rnn_arch="32", num_tasks=2, num_classes_per_task=5)
+    torch.manual_seed(3)
+    weights = net.init_weights()
+    x = torch.randint(0, 256, (50, 10, 128), dtype=torch.uint8)
+    logits = net.forward(time_major(x), weights, 1, last_only=True)[0]
+    y = logits.argmax(1)
+    y[::3] = (y[::3] + 1) % 5  # a third wrong: 66% where the chunks' counts add up right
+    method = SimpleNamespace(weights=lambda task: weights, unit_gains=lambda task: None)
+    monkeypatch.setattr(evaluation, "EVAL_CHUNK", chunk)
+    assert evaluation.accuracy(net, method, 1, x, y, torch.device("cpu")) == 100.0 * 33 / 50
