@@ -93,8 +93,8 @@ def exit_fast(status: int) -> NoReturn:
     every module cleared) takes ~0.6 s on a 2-core VM, a twentieth of a 300-iteration fine-tuning run;
     by then a run has written and closed its files.  While another thread still works (a kernel build
     that a refused run leaves behind) the interpreter's own exit runs: it waits for it."""
-    main = threading.main_thread()
-    if any(thread is not main and not thread.daemon for thread in threading.enumerate()):
+    first = threading.main_thread()
+    if any(thread is not first and not thread.daemon for thread in threading.enumerate()):
         sys.exit(status)
     logging.shutdown()
     sys.stdout.flush()
