@@ -8,7 +8,6 @@ Layout (``format_version`` 1): datasets ``x`` uint8 (N, 10, 128), ``y`` int (N,)
 from __future__ import annotations
 
 import json
-import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +18,12 @@ import numpy as np
 import torch
 
 from cl_rnn.atomic import atomic_path
+from cl_rnn.data.gather import gather_blocks, gather_mapped
 from cl_rnn.data.split import class_order, stratified_split
 
 FORMAT_VERSION = 1
 STEPS, FEATURES = 10, 128
 SPLIT_NAMES = ("train_idx", "test_idx")
-_READ_ROWS = 8192  # rows of x read at a time when building tasks straight from the file
 
 
 class DataError(Exception):
@@ -263,52 +262,16 @@ def split_tasks(dataset: SplitAudioSet, num_tasks: int, num_classes_per_task: in
 
 
 def _read_tasks(path: Path, f: h5py.File, plans: list[_TaskPlan]) -> list[Task]:
-    """Every task's arrays, gathered from x; the full x is never copied into memory."""
+    """Every task's arrays, gathered from x (``gather.py``); the full x is never copied into memory."""
     x = f["x"]
+    row_sets = [rows for plan in plans for rows in plan.rows.values()]
     offset = x.id.get_offset()  # None: chunked, or never written (a cut file fails to open before this)
-    if offset is None or x.compression is not None:
-        return _read_blocks(path, x, plans)
-    return _read_mapped(path, offset, x.shape, plans)
-
-
-def _read_mapped(path: Path, offset: int, shape: tuple[int, ...], plans: list[_TaskPlan]) -> list[Task]:
-    """x stored as one plain block of bytes (as ``write_dataset`` writes it): each task's rows gathered
-    from a memory map of the file, reading the page cache in place (0.16-0.68 s for the 130 MB file,
-    against 0.75-1.7 s reading blocks and scattering them).  The mapped pages are let go after each task:
-    they count in the process's resident memory (+100 MB at the peak if kept)."""
-    tasks = []
-    with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as whole:
-        x = np.frombuffer(whole, np.uint8, count=int(np.prod(shape)), offset=offset).reshape(shape)
-        for plan in plans:
-            tasks.append(_task(plan, {part: torch.from_numpy(x[rows]) for part, rows in plan.rows.items()}))
-            whole.madvise(mmap.MADV_DONTNEED)
-        del x  # the map closes only once no array points into it
-    return tasks
-
-
-def _read_blocks(path: Path, x: h5py.Dataset, plans: list[_TaskPlan]) -> list[Task]:
-    """Fill every task's arrays from x block by block (a chunked or compressed x): the full x is never in
-    memory."""
-    dest_slot = np.full(len(x), -1)
-    dest_pos = np.zeros(len(x), dtype=np.int64)
-    buffers = []
-    for plan in plans:
-        for rows in plan.rows.values():
-            dest_slot[rows] = len(buffers)
-            dest_pos[rows] = np.arange(len(rows))
-            buffers.append(np.empty((len(rows), STEPS, FEATURES), dtype=np.uint8))
     try:
-        for start in range(0, len(x), _READ_ROWS):
-            stop = min(start + _READ_ROWS, len(x))
-            if not (dest_slot[start:stop] >= 0).any():
-                continue
-            block, slots, pos = x[start:stop], dest_slot[start:stop], dest_pos[start:stop]
-            for slot in np.unique(slots[slots >= 0]):
-                mask = slots == slot
-                buffers[slot][pos[mask]] = block[mask]
+        arrays = (gather_blocks(x, row_sets) if offset is None or x.compression is not None
+                  else gather_mapped(path, offset, x.shape, row_sets))
     except (OSError, ValueError) as err:
         raise DataError(f"{path}: cannot read x (truncated or corrupt?): {err}") from None
-    parts = iter(torch.from_numpy(b) for b in buffers)
+    parts = iter(torch.from_numpy(a) for a in arrays)
     return [_task(p, {part: next(parts) for part in p.rows}) for p in plans]
 
 
